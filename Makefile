@@ -1,0 +1,108 @@
+# Two commands for a newcomer: `make book` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help venv sysdeps sysdeps-browser vendor book test bench lab exercises notebooks lock clean
+
+help:
+	@echo "make book       build the HTML book (every notebook executed) into _build/html"
+	@echo "make test       run the whole test suite (unit, notebooks, book build, browser)"
+	@echo "make bench      benchmarks, printed as ratios against references measured in the same run"
+	@echo "make lab        JupyterLab in which the chapters open as notebooks"
+	@echo "make exercises  your copies of the exercise notebooks, without solutions, in my_exercises/"
+	@echo "make notebooks  .ipynb copies of chapters and exercises in _notebooks/"
+
+# The environment: created when missing, reinstalled when the lock file or pyproject changes.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@$(PY) -c "import setuptools" 2>/dev/null || $(PY) -m pip install -q "setuptools>=61"
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp assets/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@touch $@
+
+venv: $(STAMP)
+
+# Debian packages: graphviz draws computational graphs, chromium runs the browser tests.
+# Installed when missing (as root, e.g. in CI); otherwise we say what to install.
+define apt_need
+	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  else echo "please install the Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+endef
+
+sysdeps:
+	$(call apt_need,dot:graphviz)
+
+sysdeps-browser:
+	$(call apt_need,dot:graphviz chromium:chromium)
+
+vendor:
+	@tools/fetch_vendor.sh
+
+# The execution cache does not see changes to bplib or to the locked packages, so it is
+# dropped whenever either changes; an unchanged rebuild reuses it.
+book: venv sysdeps vendor
+	@hash=$$(cat bplib/*.py requirements.lock | sha256sum | cut -c1-16); \
+	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache; fi; \
+	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
+	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
+	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: venv sysdeps-browser vendor
+	$(PY) -m pytest
+
+# glibc maps each large array afresh by default, and the page faults that follow depend on the
+# order of frees, not on the code being measured; fixed thresholds make the ratios repeatable.
+bench: export MALLOC_MMAP_THRESHOLD_ = 1073741824
+bench: export MALLOC_TRIM_THRESHOLD_ = 1073741824
+bench: venv
+	$(PY) bench/train_step.py
+	$(PY) bench/labs.py
+
+# JupyterLab opens the .md chapters as notebooks (jupytext is the default viewer for markdown,
+# set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).
+# tools/jupyter_nodelay.py turns off Nagle's algorithm on kernel websockets: without it a live
+# lab's round trip waits ~40 ms for a delayed TCP acknowledgement.
+lab: venv sysdeps exercises
+	PYTHONPATH=tools $(BIN)/jupyter lab --ServerApp.jpserver_extensions="{'jupyter_nodelay': True}" \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Learners' own copies of the exercise notebooks, without the solutions, in my_exercises/
+# (git-ignored). A copy that already exists is never overwritten: it holds your work.
+exercises: venv
+	@rm -rf _build/student && $(PY) -m bplib.grade release exercises --out _build/student >/dev/null
+	@mkdir -p my_exercises && for f in _build/student/*.md; do \
+	  [ -e my_exercises/$$(basename $$f) ] || cp $$f my_exercises/; done
+	@echo "your exercise notebooks are in my_exercises/ (copies you already had were kept)"
+
+# Unexecuted .ipynb copies, e.g. to hand out or to open where jupytext is not installed.
+notebooks: venv
+	@for f in chapters/*.md exercises/*.md; do \
+	  [ -e "$$f" ] || continue; mkdir -p _notebooks/$$(dirname $$f); \
+	  $(BIN)/jupytext --quiet --to ipynb --output _notebooks/$${f%.md}.ipynb $$f; done
+	@echo "notebooks written to _notebooks/"
+
+# Regenerate the lock file from requirements.in in a throwaway environment.
+lock:
+	rm -rf /tmp/bplib-lock-venv && $(PYTHON) -m venv /tmp/bplib-lock-venv
+	/tmp/bplib-lock-venv/bin/pip install -q -r requirements.in
+	{ echo "# Exact versions installed by the Makefile. Generated by 'make lock' from requirements.in; do not edit by hand."; \
+	  /tmp/bplib-lock-venv/bin/pip freeze --exclude-editable; } > requirements.lock
+
+clean:
+	rm -rf _build _notebooks

@@ -1,0 +1,84 @@
+"""Helpers shared by the tests that build and browse the book: which pages the TOC names,
+building into a fresh folder, serving the HTML on localhost."""
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+
+
+def toc_pages(toc=ROOT / "_toc.yml"):
+    """Every document named in _toc.yml, as paths without suffix ('intro', 'chapters/...')."""
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            for key in ("chapters", "sections", "parts"):
+                for child in node.get(key, []):
+                    yield from walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from walk(child)
+
+    data = yaml.safe_load(toc.read_text())
+    return [data["root"], *walk(data)]
+
+
+def notebook_sources():
+    """Chapter and exercise notebooks (MyST markdown with a jupytext header)."""
+    files = sorted((ROOT / "chapters").glob("*.md")) + sorted((ROOT / "exercises").glob("*.md"))
+    return [f for f in files if f.read_text().startswith("---\njupytext:")]
+
+
+def build_book(out_dir, source=ROOT):
+    """Build the book in `source` from scratch into out_dir (an empty folder, so no execution
+    cache is reused) with warnings as errors. Returns (returncode, combined output, html folder)."""
+    proc = subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(source), "--path-output", str(out_dir), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, cwd=source,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, Path(out_dir) / "_build" / "html"
+
+
+def build_one_page_book(tmp_path_factory, name, page):
+    """A book of its own holding one MyST page (``name``.md, after a one-line intro), with the
+    repository's _config.yml, tools/ and _vendor/, built as the real one is. Returns the html
+    folder; fails the test if the build does."""
+    src = tmp_path_factory.mktemp(f"{name}book")
+    shutil.copy(ROOT / "_config.yml", src)
+    for folder in ("tools", "_vendor"):
+        os.symlink(ROOT / folder, src / folder)
+    (src / "intro.md").write_text(f"# A book with one page: {name}\n")
+    (src / f"{name}.md").write_text(page)
+    (src / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {name}\n")
+    returncode, output, html = build_book(tmp_path_factory.mktemp(f"{name}build"), source=src)
+    assert returncode == 0, output[-3000:]
+    return html
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory):
+    """Serve a folder on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,63 @@
+"""The book builds from a clean folder with warnings as errors, and every page it promises is there."""
+import re
+
+import pytest
+
+from book import ROOT, toc_pages
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+
+
+def test_build_passes_with_warnings_as_errors(built_book):
+    returncode, output, html = built_book
+    # Sphinx reports "<where>: WARNING: <what>" (the kernel's own log lines are not Sphinx's).
+    warnings = [line for line in output.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL):", line)]
+    assert returncode == 0, output[-4000:]
+    assert not warnings, "\n".join(warnings)
+    assert (html / "index.html").exists()
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_every_toc_page_is_built(built_book, page):
+    html = built_book[2] / f"{page}.html"
+    assert html.exists(), f"{page} is in _toc.yml but {html.name} was not built"
+    text = html.read_text()
+    assert re.search(r"<h1[^>]*>", text), f"{page}.html has no title"
+    source = (ROOT / f"{page}.md").read_text()
+    if "{code-cell}" in source:
+        # The notebook was executed: its outputs are in the page.
+        assert "cell_output" in text, f"{page}.html shows no cell output"
+    assert "{glue" not in text, f"{page}.html has an unresolved glue role"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_pages_load_nothing_from_other_hosts(built_book, page):
+    text = (built_book[2] / f"{page}.html").read_text()
+    remote = re.findall(r"""<(?:script|link|img)[^>]+(?:src|href)=["'](https?://[^"']+)""", text)
+    assert not remote, f"{page}.html loads {remote}"
+
+
+def test_vendored_javascript_is_served_by_the_site(built_book):
+    html = built_book[2]
+    mathjax = html / "mathjax" / "tex-mml-chtml.js"
+    widgets = html / "jupyter-widgets" / "embed.js"
+    for path in (mathjax, widgets, html / "jupyter-widgets" / "mathjax2-shim.js"):
+        assert path.exists(), path
+    # A real bundle, not the CDN loader that fetch_vendor.sh writes when npm is missing.
+    assert mathjax.stat().st_size > 500_000 and widgets.stat().st_size > 1_000_000
+    # And it is not injected into every page from _static/.
+    assert not list((html / "_static").rglob("embed.js"))
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_size_budget(built_book, page):
+    """HTML plus the images it references stays under 2 MB (vendored JavaScript not counted)."""
+    html = built_book[2]
+    page_file = html / f"{page}.html"
+    total = page_file.stat().st_size
+    for src in re.findall(r'<img[^>]+src="([^"]+)"', page_file.read_text()):
+        if not src.startswith("data:"):
+            total += (page_file.parent / src).resolve().stat().st_size
+    assert total < MAX_PAGE_BYTES, f"{page}: {total / 1e6:.2f} MB"

@@ -1,0 +1,88 @@
+"""The built book in Debian's Chromium, offline: math typeset, images loaded, no console errors,
+no failed requests, and nothing asked of any host but localhost."""
+import shutil
+from urllib.parse import urlparse
+
+import pytest
+
+from book import ROOT, serve, toc_pages
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    with serve(built_book[2]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail("Debian chromium is missing: `make test` installs it (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def visit(browser, url):
+    """Open url with every non-local request blocked; return the page and what went wrong."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    problems = {"console": [], "failed": [], "blocked": [], "http": []}
+
+    def route(r):
+        host = urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            r.continue_()
+        else:
+            problems["blocked"].append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: m.type == "error" and problems["console"].append(m.text))
+    page.on("pageerror", lambda e: problems["console"].append(str(e)))
+    page.on("requestfailed", lambda r: problems["failed"].append(f"{r.url} {r.failure}"))
+    page.on("response", lambda r: r.status >= 400 and problems["http"].append(f"{r.status} {r.url}"))
+    page.goto(url, wait_until="networkidle")
+    return page, problems
+
+
+@pytest.mark.parametrize("name", toc_pages())
+def test_page_in_browser(browser, site, name):
+    page, problems = visit(browser, f"{site}/{name}.html")
+    try:
+        n_math = page.locator("div.math, span.math").count()
+        if n_math:
+            # MathJax 3 replaces each math element's TeX with an mjx-container.
+            page.wait_for_function(
+                "n => document.querySelectorAll('mjx-container').length >= n", arg=n_math, timeout=20_000
+            )
+            assert page.locator("mjx-container").count() >= n_math
+            assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+        broken = page.evaluate(
+            "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        )
+        assert not broken, f"images that did not load: {broken}"
+        page.wait_for_timeout(300)  # let late scripts report
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name.replace('/', '__')}.png"), full_page=False)
+        assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
+    finally:
+        page.context.close()
+
+
+def test_blocking_works(browser, site):
+    """The harness itself: a request to another host is blocked and reported."""
+    page, problems = visit(browser, f"{site}/intro.html")
+    page.evaluate("() => fetch('https://example.org/x').catch(() => null)")
+    page.wait_for_timeout(500)
+    page.context.close()
+    assert any("example.org" in u for u in problems["blocked"])

@@ -1,0 +1,501 @@
+"""bplib.check: every exercise's reference solution passes its check, every classic mistake
+fails with the right diagnosis, and nothing a learner writes makes a check raise."""
+import copy
+import functools
+import math
+import re
+import statistics
+import time
+import warnings
+
+import jupytext
+import nbclient
+import numpy as np
+import pytest
+
+from book import ROOT
+from bplib.check import TASKS, check, passed, progress, run_task, tasks_of
+from bplib.losses import softmax, softmax_cross_entropy
+
+EXERCISES = ROOT / "exercises"
+NOTEBOOKS = sorted({task.notebook for task in TASKS.values()})
+SEEDS = range(5)
+
+
+def tags(cell):
+    return cell.metadata.get("tags", [])
+
+
+def read(notebook):
+    return jupytext.read(EXERCISES / f"{notebook}.md")
+
+
+@functools.cache
+def namespace(notebook):
+    """The master notebook's first code cell (its imports) and its solution cells, executed."""
+    code = [cell for cell in read(notebook).cells if cell.cell_type == "code"]
+    ns = {}
+    for cell in [code[0]] + [c for c in code if "solution" in tags(c)]:
+        exec(cell.source, ns)
+    return ns
+
+
+def ref(name):
+    """The reference solution of a task, taken from its master notebook."""
+    return namespace(TASKS[name].notebook)[TASKS[name].function]
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# ---- the classic mistakes, one function each, and the diagnosis each must get ----------------
+def negated(name):
+    def wrong(*args):
+        out = ref(name)(*args)
+        return tuple(-o for o in out) if isinstance(out, tuple) else -out
+    return wrong
+
+
+def one_replaced(name, i, change):
+    """The reference, with output i replaced by change(output, *args)."""
+    def wrong(*args):
+        out = list(ref(name)(*args))
+        out[i] = change(out[i], *args)
+        return tuple(out)
+    return wrong
+
+
+def dropped_last(name):
+    return lambda *args: ref(name)(*args)[:-1]
+
+
+def naive_softmax(z):
+    return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+
+def naive_softmax_ce(z, y):
+    p = naive_softmax(z)
+    rows = np.arange(len(y))
+    dz = p.copy()
+    dz[rows, y] -= 1
+    return -np.log(p[rows, y]).mean(), dz / len(y)
+
+
+def mlp2_buggy(bug):
+    """The two-layer sigmoid network's backward pass with one of the chapter's bugs."""
+    def backward(X, y, W1, b1, W2, b2):
+        N = len(X)
+        z1 = X @ W1 + b1
+        a1 = sigmoid(z1)
+        delta2 = softmax(a1 @ W2 + b2) - np.eye(W2.shape[1])[y]
+        delta2 = delta2 if bug == "sum" else delta2 / N
+        slope = sigmoid(a1) * (1 - sigmoid(a1)) if bug == "fprime_of_a" else a1 * (1 - a1)
+        delta1 = (delta2 @ W2.T) * slope
+        dW1 = delta1.T @ X if bug == "transposed" else X.T @ delta1
+        db1 = delta1 if bug == "unsummed" else delta1.sum() if bug == "all" else delta1.sum(0)
+        return dW1, db1, a1.T @ delta2, delta2.sum(axis=0)
+    return backward
+
+
+def mlp3_relu_prime_of_a(X, y, W1, b1, W2, b2, W3, b3):
+    """ReLU'(a) in place of ReLU'(z): harmless, since a > 0 exactly where z > 0."""
+    a1 = np.maximum(X @ W1 + b1, 0)
+    a2 = np.maximum(a1 @ W2 + b2, 0)
+    delta3 = (softmax(a2 @ W3 + b3) - np.eye(W3.shape[1])[y]) / len(X)
+    delta2 = (delta3 @ W3.T) * (a2 > 0)
+    delta1 = (delta2 @ W2.T) * (a1 > 0)
+    return X.T @ delta1, delta1.sum(0), a1.T @ delta2, delta2.sum(0), a2.T @ delta3, delta3.sum(0)
+
+
+def numerical_dW(difference):
+    """numerical_dW with a flawed difference quotient."""
+    def wrong(W, X, y, eps):
+        def f(W):
+            return softmax_cross_entropy(X @ W, y)[0]
+        grad = np.zeros_like(W)
+        for i in np.ndindex(W.shape):
+            grad[i] = difference(f, W, i, eps)
+        return grad
+    return wrong
+
+
+def one_sided(f, W, i, eps):
+    base = f(W)
+    W[i] += eps
+    up = f(W)
+    W[i] -= eps
+    return (up - base) / eps
+
+
+def over_eps(f, W, i, eps):
+    old = W[i]
+    W[i] = old + eps
+    up = f(W)
+    W[i] = old - eps
+    down = f(W)
+    W[i] = old
+    return (up - down) / eps
+
+
+def not_restored(f, W, i, eps):
+    W[i] += eps
+    up = f(W)
+    W[i] -= 2 * eps
+    return (up - f(W)) / (2 * eps)
+
+
+def fit_line_buggy(bug):
+    def fit(X, y, lr, steps):
+        x, t = X[:, 0], y[:, 0]
+        w = b = 0.0
+        for _ in range(steps // 10 if bug == "few steps" else steps):
+            r = w * x + b - t
+            dw, db = 2 * np.sum(r * x), 2 * np.sum(r)
+            if bug != "sum":
+                dw, db = dw / len(x), db / len(x)
+            sign = 1.0 if bug == "ascent" else -1.0
+            w, b = w + sign * lr * dw, b + sign * lr * db
+        return w if bug == "one value" else (w, b)
+    return fit
+
+
+def he_scaled(std):
+    def he(fan_in, fan_out, seed):
+        return std(fan_in, fan_out) * np.random.default_rng(seed).standard_normal((fan_in, fan_out))
+    return he
+
+
+def deep_tanh_buggy(bug):
+    def backward(dout, X, Ws):
+        hs = [X]
+        for W in Ws:
+            hs.append(np.tanh(hs[-1] @ W))
+        grad = dout
+        for W, h in zip(Ws[::-1], hs[:0:-1]):
+            slope = 1 - np.tanh(h) ** 2 if bug == "fprime_of_a" else 1.0 if bug == "no slope" \
+                else 1 - h**2
+            grad = (grad * slope) @ (W if bug == "W not transposed" else W.T)
+        return grad
+    return backward
+
+
+def residual_buggy(bug):
+    def backward(dout, X, W, b):
+        a = np.tanh(X @ W + b)
+        dz = dout * (1 - np.tanh(a) ** 2 if bug == "fprime_of_a" else 1 - a**2)
+        dX = {"no skip": dz @ W.T, "skip only": dout}.get(bug, dout + dz @ W.T)
+        dW = dz.T @ X if bug == "transposed" else X.T @ dz
+        return dX, dW, dz if bug == "unsummed" else dz.sum(0)
+    return backward
+
+
+MISTAKES = [
+    ("sigmoid_grad", "f'(a)", lambda z: ref("sigmoid_grad")(sigmoid(z)), "fprime_of_a"),
+    ("sigmoid_grad", "sign", negated("sigmoid_grad"), "sign"),
+    ("sigmoid_grad", "flattened", lambda z: ref("sigmoid_grad")(z).ravel(), "shape"),
+    ("sigmoid_grad", "two values", lambda z: (ref("sigmoid_grad")(z), z), "arity"),
+    ("tanh_grad", "f'(a)", lambda z: ref("tanh_grad")(np.tanh(z)), "fprime_of_a"),
+    ("tanh_grad", "1 - tanh", lambda z: 1 - np.tanh(z), "values"),
+    ("leaky_relu_grad", "plain ReLU", lambda z, alpha: (z > 0) * 1.0, "values"),
+    ("leaky_relu_grad", "transposed", lambda z, alpha: ref("leaky_relu_grad")(z, alpha).T,
+     "transposed"),
+    ("softmax", "naive", naive_softmax, "not_finite"),
+    ("softmax", "columns", lambda z: ref("softmax")(z.T).T, "values"),
+    ("softmax", "transposed", lambda z: ref("softmax")(z).T, "transposed"),
+    ("softmax_ce", "sum", lambda z, y: tuple(o * len(z) for o in ref("softmax_ce")(z, y)),
+     "batch_scale"),
+    ("softmax_ce", "y - p", one_replaced("softmax_ce", 1, lambda g, z, y: -g), "sign"),
+    ("softmax_ce", "loss only", lambda z, y: ref("softmax_ce")(z, y)[0], "arity"),
+    ("softmax_ce", "naive", naive_softmax_ce, "not_finite"),
+    ("softmax_ce", "no one-hot", one_replaced("softmax_ce", 1, lambda g, z, y: softmax(z) / len(z)),
+     "values"),
+    ("tiny_backprop", "y_true - y_hat", negated("tiny_backprop"), "sign"),
+    ("tiny_backprop", "three values", dropped_last("tiny_backprop"), "arity"),
+    ("engine_mul_rule", "swapped", lambda g, out, a, b: (g * a, g * b), "values"),
+    ("engine_mul_rule", "one value", lambda g, out, a, b: g * b, "arity"),
+    ("engine_mul_rule", "sign", negated("engine_mul_rule"), "sign"),
+    ("engine_tanh_rule", "f'(out)", lambda g, out, a: (g * (1 - math.tanh(out) ** 2),),
+     "fprime_of_a"),
+    ("engine_tanh_rule", "no tuple", lambda g, out, a: g * (1 - out**2), "arity"),
+    ("linear_backward", "transposed dW", one_replaced("linear_backward", 1, lambda g, *a: g.T),
+     "transposed"),
+    ("linear_backward", "sign", negated("linear_backward"), "sign"),
+    ("linear_backward", "mean", one_replaced("linear_backward", 1, lambda g, d, X, W: g / len(X)),
+     "batch_scale"),
+    ("linear_backward", "db unsummed", one_replaced("linear_backward", 2, lambda g, d, X, W: d),
+     "bias_not_summed"),
+    ("linear_backward", "db summed over all", one_replaced("linear_backward", 2,
+                                                          lambda g, *a: g.sum()), "shape"),
+    ("linear_backward", "db keepdims", one_replaced("linear_backward", 2, lambda g, *a: g[None]),
+     "shape"),
+    ("linear_backward", "two values", dropped_last("linear_backward"), "arity"),
+    ("linear_backward", "order", lambda *a: (lambda dX, dW, db: (dW, dX, db))(
+        *ref("linear_backward")(*a)), "values"),
+    ("mlp2_backward", "f'(a)", mlp2_buggy("fprime_of_a"), "fprime_of_a"),
+    ("mlp2_backward", "transposed dW1", mlp2_buggy("transposed"), "transposed"),
+    ("mlp2_backward", "sum", mlp2_buggy("sum"), "batch_scale"),
+    ("mlp2_backward", "db1 unsummed", mlp2_buggy("unsummed"), "bias_not_summed"),
+    ("mlp2_backward", "db1 summed over all", mlp2_buggy("all"), "shape"),
+    ("mlp2_backward", "sign", negated("mlp2_backward"), "sign"),
+    ("mlp3_backward", "transposed dW2", one_replaced("mlp3_backward", 2, lambda g, *a: g.T),
+     "transposed"),
+    ("mlp3_backward", "sum", lambda X, *a: tuple(g * len(X) for g in ref("mlp3_backward")(X, *a)),
+     "batch_scale"),
+    ("mlp3_backward", "db3 unsummed", one_replaced("mlp3_backward", 5, lambda g, X, y, *p: (
+        softmax_cross_entropy(np.maximum(np.maximum(X @ p[0] + p[1], 0) @ p[2] + p[3], 0) @ p[4]
+                              + p[5], y)[1])), "bias_not_summed"),
+    ("mlp3_backward", "sign", negated("mlp3_backward"), "sign"),
+    ("mlp3_backward", "four values", lambda *a: ref("mlp3_backward")(*a)[:4], "arity"),
+    ("mlp3_backward", "flattened dW3", one_replaced("mlp3_backward", 4, lambda g, *a: g.ravel()),
+     "shape"),
+    ("numerical_grad", "one-sided", numerical_dW(one_sided), "values"),
+    ("numerical_grad", "over eps", numerical_dW(over_eps), "values"),
+    ("numerical_grad", "x not restored", numerical_dW(not_restored), "values"),
+    ("numerical_grad", "sign", negated("numerical_grad"), "sign"),
+    ("fit_line", "sum", fit_line_buggy("sum"), "not_finite"),
+    ("fit_line", "ascent", fit_line_buggy("ascent"), "threshold"),
+    ("fit_line", "few steps", fit_line_buggy("few steps"), "threshold"),
+    ("fit_line", "one value", fit_line_buggy("one value"), "arity"),
+    ("he_init", "fan_out", he_scaled(lambda i, o: math.sqrt(2 / o)), "values"),
+    ("he_init", "variance", he_scaled(lambda i, o: 2 / i), "values"),
+    ("he_init", "Xavier", he_scaled(lambda i, o: math.sqrt(2 / (i + o))), "values"),
+    ("he_init", "transposed", lambda i, o, s: ref("he_init")(o, i, s), "transposed"),
+    ("he_init", "constant", lambda i, o, s: np.full((i, o), math.sqrt(2 / i)), "values"),
+    ("deep_tanh_backward", "f'(a)", deep_tanh_buggy("fprime_of_a"), "fprime_of_a"),
+    ("deep_tanh_backward", "no slope", deep_tanh_buggy("no slope"), "values"),
+    ("deep_tanh_backward", "W not transposed", deep_tanh_buggy("W not transposed"), "values"),
+    ("deep_tanh_backward", "sign", negated("deep_tanh_backward"), "sign"),
+    ("residual_backward", "no skip", residual_buggy("no skip"), "values"),
+    ("residual_backward", "skip only", residual_buggy("skip only"), "values"),
+    ("residual_backward", "f'(a)", residual_buggy("fprime_of_a"), "fprime_of_a"),
+    ("residual_backward", "transposed dW", residual_buggy("transposed"), "transposed"),
+    ("residual_backward", "db unsummed", residual_buggy("unsummed"), "bias_not_summed"),
+    ("residual_backward", "two values", dropped_last("residual_backward"), "arity"),
+]
+HINTS = {("residual_backward", "no skip"): "used twice", ("engine_mul_rule", "swapped"): "swapped",
+         ("numerical_grad", "over eps"): "2 * eps", ("he_init", "fan_out"): "fan_out",
+         ("he_init", "variance"): "square root", ("linear_backward", "order"): "in this order",
+         ("softmax", "columns"): "each row", ("fit_line", "ascent"): "diverged",
+         ("fit_line", "sum"): "Mean versus sum"}
+
+
+def test_the_tasks_cover_every_chapter_with_exercises():
+    assert len(TASKS) >= 12
+    assert NOTEBOOKS == ["01_forward_pass", "02_loss", "03_chain_rule", "04_backprop_matrix",
+                         "05_training", "06_vanishing_gradients", "07_resnet_skips"]
+    required = {"sigmoid_grad", "softmax_ce", "engine_mul_rule", "linear_backward", "mlp3_backward",
+                "numerical_grad", "fit_line", "he_init", "residual_backward"}
+    assert required <= set(TASKS)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_each_task_has_statement_hint_solution_check_and_link(notebook):
+    path = EXERCISES / f"{notebook}.md"
+    text = path.read_text()
+    assert text.startswith("---\njupytext:")
+    cells = read(notebook).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    for name in tasks_of(notebook):
+        function = TASKS[name].function
+        solution = [c.source for c in cells if "solution" in tags(c)
+                    and f"def {function}(" in c.source]
+        assert len(solution) == 1, name
+        assert "### BEGIN SOLUTION" in solution[0] and "### END SOLUTION" in solution[0]
+        checks = [c for c in cells if f'check("{name}", {function})' in c.source]
+        assert len(checks) == 1 and "check" in tags(checks[0]), name
+    assert text.count(":class: dropdown") >= len(tasks_of(notebook))
+    assert f'progress("{notebook}")' in code[-1]
+    for link in set(re.findall(r"\]\((\.\./chapters/[^)#]+)\)", text)):
+        assert (path.parent / link).resolve().exists(), link
+    assert f"../chapters/{notebook}.md" in text
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_reference_solution_passes(name):
+    for seed in SEEDS:
+        result = run_task(name, ref(name), rng=seed)
+        assert result.passed and result.cause is None, (seed, result.message)
+
+
+@pytest.mark.parametrize("name,label,wrong,cause", MISTAKES,
+                         ids=[f"{m[0]}-{m[1]}" for m in MISTAKES])
+def test_classic_mistake_fails_with_its_diagnosis(name, label, wrong, cause):
+    for seed in SEEDS:
+        result = run_task(name, wrong, rng=seed)
+        assert not result.passed and result.cause == cause, (seed, result.message)
+        assert result.message.startswith(f"{name}: ")
+        assert HINTS.get((name, label), "") in result.message
+
+
+def test_every_task_has_classic_mistakes():
+    assert {m[0] for m in MISTAKES} == set(TASKS)
+
+
+@pytest.mark.parametrize("name", ["linear_backward", "mlp2_backward", "residual_backward"])
+def test_message_names_the_output_entry_expected_and_got(name):
+    result = run_task(name, negated(name), rng=0)
+    output = TASKS[name].outputs[0]
+    assert result.message.startswith(f"{name}: {output}[0, 0]: expected ")
+    assert ", got " in result.message and "relative error" in result.message
+    assert "sign is flipped" in result.message
+
+
+def test_relu_prime_of_a_is_harmless():
+    """The chapter's claim: with ReLU, f'(a) in place of f'(z) gives the same gradients."""
+    assert run_task("mlp3_backward", mlp3_relu_prime_of_a, rng=0).passed
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_hard_coded_answer_fails(name):
+    args = TASKS[name].make_inputs(np.random.default_rng(0))
+    answer = ref(name)(*copy.deepcopy(args))
+    result = run_task(name, lambda *_: answer, rng=1)
+    assert not result.passed, result.message
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_learner_exceptions_are_reported_not_raised(name):
+    def broken(*args):
+        raise ValueError("shapes (3,4) and (5,6) not aligned")
+
+    def unfinished(*args):
+        raise NotImplementedError("fill in")
+
+    result = run_task(name, broken)
+    assert (result.passed, result.cause) == (False, "error")
+    assert result.message == (f"{name}: {TASKS[name].function} raised ValueError: shapes (3,4) "
+                              "and (5,6) not aligned")
+    result = run_task(name, unfinished)
+    assert result.cause == "error" and "not implemented yet" in result.message
+
+
+@pytest.mark.parametrize("got", [None, "a string", [[1, 2], [3]], {"dW": 1}, np.zeros(3)])
+def test_any_return_value_gives_a_result(got):
+    for name in TASKS:
+        result = run_task(name, lambda *_: got, rng=0)
+        assert not result.passed and result.cause in {"arity", "shape", "values", "transposed",
+                                                      "not_finite"}, (name, result.message)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_learner_cannot_change_the_oracles_inputs(name):
+    """A function that scribbles over its arguments after computing its answer still passes:
+    it works on copies."""
+    def scribbler(*args):
+        out = ref(name)(*args)
+        for a in args:
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+                a[...] = np.nan
+        return out
+
+    assert run_task(name, scribbler, rng=0).passed
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_oracle_and_compare_are_pure_and_work_on_what_the_grader_loads(name):
+    """As bplib.grade does: arguments through .npy (0-d arrays become Python numbers), the
+    learner's outputs back the same way, compared in this process."""
+    task = TASKS[name]
+    args = task.make_inputs(np.random.default_rng(3))
+    assert all(np.asarray(a).dtype.kind in "biuf" for a in args)
+    before = copy.deepcopy(args)
+    expected = task.expected(*args)
+    for a, b in zip(args, before):
+        np.testing.assert_array_equal(a, b)
+
+    def loaded(x):
+        x = np.asarray(x)
+        return x.item() if x.ndim == 0 else x
+
+    out = ref(name)(*[loaded(a) for a in args])
+    got = tuple(loaded(o) for o in out) if isinstance(out, tuple) else loaded(out)
+    assert task.compare(args, expected, got).passed
+    assert task.compare(args, expected, got).passed
+    for a, b in zip(expected, task.expected(*args)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_extra_cases_are_run():
+    X = np.arange(6.0).reshape(3, 2)
+    dout, W = np.ones((3, 2)), np.eye(2)
+    assert run_task("linear_backward", ref("linear_backward"), cases=0,
+                    extra_cases=[(dout, X, W)]).message.endswith("correct on 1 random cases")
+
+    def right_on_random_inputs_only(dout, X, W):
+        return ref("linear_backward")(dout, X, W) if X[0, 0] != 0 else (dout, X, W)
+
+    assert run_task("linear_backward", right_on_random_inputs_only, rng=0).passed
+    assert not run_task("linear_backward", right_on_random_inputs_only, rng=0,
+                        extra_cases=[(dout, X, W)]).passed
+
+
+def test_check_prints_records_and_progress_lists(capsys):
+    assert check("sigmoid_grad", ref("sigmoid_grad"))
+    assert not check("tanh_grad", lambda z: z)
+    assert not check("no_such_task", ref("tanh_grad"))
+    assert passed("sigmoid_grad") and not passed("tanh_grad")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("✅ sigmoid_grad: correct")
+    assert lines[1].startswith("❌ tanh_grad: result[0, 0]: expected")
+    assert lines[2].startswith("❌ no_such_task: no such task")
+    progress("01_forward_pass")
+    table = capsys.readouterr().out.splitlines()
+    assert table == ["✅ sigmoid_grad", "❌ tanh_grad", "·  leaky_relu_grad (not run)",
+                     "1 of 3 tasks passed"]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_a_check_takes_well_under_a_second(name):
+    """bench/checks.py measures the real times (the target is < 0.2 s); this catches only
+    pathologies."""
+    times = []
+    for seed in range(3):
+        start = time.perf_counter()
+        run_task(name, ref(name), rng=seed)
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 2.0
+
+
+def student_version(notebook):
+    """The notebook as learners get it: each solution block replaced by a NotImplementedError."""
+    nb = read(notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+            lines, inside = [], False
+            for line in cell.source.splitlines():
+                if "### BEGIN SOLUTION" in line:
+                    inside = True
+                    indent = line[:len(line) - len(line.lstrip())]
+                    lines.append(f'{indent}raise NotImplementedError("fill in")')
+                elif "### END SOLUTION" in line:
+                    inside = False
+                elif not inside:
+                    lines.append(line)
+            cell.source = "\n".join(lines)
+    return nb
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_student_version_runs_and_every_check_says_not_implemented(notebook):
+    nb = student_version(notebook)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(EXERCISES)}}).execute()
+    printed = ""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.output_type == "stream" and out.name == "stdout", (cell.source, out)
+            printed += out.text
+    for name in tasks_of(notebook):
+        assert f"❌ {name}: not implemented yet" in printed
+    assert f"0 of {len(tasks_of(notebook))} tasks passed" in printed
+
+
+def test_checks_never_print_warnings(capsys):
+    """A naive softmax overflows inside the check: the learner sees the diagnosis, not numpy's
+    RuntimeWarning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_task("softmax", naive_softmax, rng=0)
+    assert result.cause == "not_finite" and caught == []
+    assert capsys.readouterr().err == ""

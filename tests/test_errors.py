@@ -1,0 +1,144 @@
+"""Bad input gets a ValueError or TypeError naming the layer or op, the argument, what was
+expected and what arrived; never a bare numpy traceback, never an ``assert``."""
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bplib import data, gradcheck, init, optim
+from bplib.layers import (BatchNorm1d, Dropout, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh,
+                          mlp)
+from bplib.losses import l2_penalty, mse_loss, softmax_cross_entropy
+
+
+def after_forward(layer, X):
+    layer.forward(X)
+    return layer
+
+
+ERRORS = [  # (what to run, the exception, the message it must contain)
+    # shapes
+    (lambda: Linear(3, 4).forward(np.ones((5, 2))), ValueError,
+     "Linear(3 -> 4).forward: X has shape (5, 2); expected (N, 3)"),
+    (lambda: Linear(3, 4).forward(np.ones(3)), ValueError,
+     "Linear(3 -> 4).forward: X has shape (3,); expected (N, 3)"),
+    (lambda: mlp([2, 4, 1]).forward(np.ones((3, 3))), ValueError,
+     "Linear(2 -> 4).forward: X has shape (3, 3); expected (N, 2)"),
+    (lambda: BatchNorm1d(3).forward(np.ones((4, 2))), ValueError,
+     "BatchNorm1d(3).forward: X has shape (4, 2); expected (N, 3)"),
+    (lambda: BatchNorm1d(3).forward(np.ones((1, 3))), ValueError,
+     "BatchNorm1d(3).forward: X has shape (1, 3); expected N >= 2 in training mode"),
+    (lambda: Residual(Linear(3, 2)).forward(np.ones((4, 3))), ValueError,
+     "Residual(Linear(3 -> 2)).forward: F(X) has shape (4, 2); expected (4, 3)"),
+    (lambda: mse_loss(np.ones((5, 1)), np.ones(5)), ValueError,
+     "mse_loss: y has shape (5,); expected (5, 1)"),
+    (lambda: softmax_cross_entropy(np.zeros(4), 1), ValueError,
+     "softmax_cross_entropy: logits has shape (4,); expected (N, C)"),
+    (lambda: ReLU().forward(3.0), ValueError, "ReLU.forward: X is a scalar; expected"),
+    # dtypes (int and bool are converted to float64)
+    (lambda: ReLU().forward(np.array([["a", "b"]])), TypeError,
+     "ReLU.forward: X has dtype <U1; expected real numbers"),
+    (lambda: Linear(2, 2).forward(np.array([[None, 1]], dtype=object)), TypeError,
+     "Linear(2 -> 2).forward: X has dtype object; expected real numbers"),
+    (lambda: Sigmoid().forward(np.ones((2, 2)) * 1j), TypeError,
+     "Sigmoid.forward: X has dtype complex128; expected real numbers"),
+    (lambda: Tanh().forward([[1.0, 2.0], [3.0]]), TypeError,
+     "Tanh.forward: X is not a rectangular array of numbers"),
+    # empty batch
+    (lambda: Linear(3, 4).forward(np.ones((0, 3))), ValueError,
+     "Linear(3 -> 4).forward: X has shape (0, 3); expected a non-empty batch (N >= 1)"),
+    (lambda: mse_loss(np.ones((0, 1)), np.ones((0, 1))), ValueError,
+     "mse_loss: y_hat has shape (0, 1); expected a non-empty batch"),
+    # labels
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), [0, 4, 1]), ValueError,
+     "softmax_cross_entropy: y has labels from 0 to 4; expected integers in [0, 4)"),
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), [0, -1, 1]), ValueError,
+     "y has labels from -1 to 1; expected integers in [0, 4)"),
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), [0.0, 1.5, 2.0]), ValueError,
+     "softmax_cross_entropy: y holds non-integer labels such as 1.5"),
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), [0.0, np.inf, 2.0]), ValueError,
+     "softmax_cross_entropy: y holds non-integer labels such as inf"),
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), ["a", "b", "c"]), TypeError,
+     "softmax_cross_entropy: y has dtype <U1; expected integer class labels in [0, 4)"),
+    (lambda: softmax_cross_entropy(np.zeros((3, 4)), [0, 1]), ValueError,
+     "softmax_cross_entropy: y has shape (2,); expected (3,)"),
+    (lambda: softmax_cross_entropy(np.zeros((2, 3)), np.ones((2, 3))), ValueError,
+     "softmax_cross_entropy: y has shape (2, 3) but its rows are not probabilities"),
+    # backward before forward, and a dout of the wrong shape
+    (lambda: ReLU().backward(np.ones((2, 2))), ValueError,
+     "ReLU.backward: called before forward; run forward(X) first"),
+    (lambda: Linear(3, 4).backward(np.ones((2, 4))), ValueError,
+     "Linear(3 -> 4).backward: called before forward; run forward(X) first"),
+    (lambda: after_forward(Linear(3, 4), np.ones((5, 3))).backward(np.ones((5, 3))), ValueError,
+     "Linear(3 -> 4).backward: dout has shape (5, 3); expected (5, 4), the shape of the output"),
+    (lambda: after_forward(Dropout(0.5), np.ones((5, 3))).backward(np.ones(5)), ValueError,
+     "Dropout(p=0.5).backward: dout has shape (5,); expected (5, 3)"),
+    (lambda: after_forward(Tanh(), np.ones((2, 3))).backward("x"), TypeError,
+     "Tanh.backward: dout has dtype <U1"),
+    # constructor arguments
+    (lambda: Linear(0, 3), ValueError, "Linear: in_features = 0; expected an int >= 1"),
+    (lambda: Linear(2.5, 3), TypeError, "Linear: in_features = 2.5 is a float; expected an int"),
+    (lambda: Linear(3, 2, init=lambda shape, rng: np.ones((2, 3))), ValueError,
+     "Linear(3 -> 2): init(shape, rng) has shape (2, 3); expected (3, 2)"),
+    (lambda: Linear(3, 2, init=[0.1]), TypeError, "Linear(3 -> 2): init is a list; expected"),
+    (lambda: Linear(3, 2, init="kaiming"), ValueError, "init.get: unknown scheme 'kaiming'"),
+    (lambda: Dropout(1.0), ValueError, "Dropout: p = 1.0; expected a drop probability in [0, 1)"),
+    (lambda: Sequential(Linear(2, 3), ReLU), TypeError, "Sequential: layer 1 is <class"),
+    (lambda: mlp([2, 3], activation="softmax", final_activation="softmax"), ValueError,
+     "mlp: activation = 'softmax'; expected one of"),
+    (lambda: mlp([2]), ValueError, "mlp: sizes = [2]; expected at least [in, out]"),
+    (lambda: init.he_normal((3,)), ValueError, "init.he_normal: shape = (3,); expected (fan_in"),
+    # optimisers, penalties, tools
+    (lambda: optim.SGD(Linear(2, 2).parameters(), lr=-0.1), ValueError,
+     "SGD: lr = -0.1; expected a finite number >= 0"),
+    (lambda: optim.SGD(Linear(2, 2).parameters(), lr=0.1, momentum=1.0), ValueError,
+     "SGD: momentum = 1.0; expected a number in [0, 1)"),
+    (lambda: optim.SGD(mlp([2, 2]), lr=0.1), TypeError,
+     "SGD: parameters is a Sequential; expected a list of Parameters such as model.parameters()"),
+    (lambda: optim.SGD([np.ones(3)], lr=0.1), TypeError,
+     "SGD: parameters[0] has type ndarray; expected a Parameter"),
+    (lambda: optim.clip_grad_norm(Linear(2, 2).parameters(), 0), ValueError,
+     "clip_grad_norm: max_norm = 0; expected a number > 0"),
+    (lambda: l2_penalty(Linear(2, 2).parameters(), -1.0), ValueError,
+     "l2_penalty: lam = -1.0; expected a number >= 0"),
+    (lambda: gradcheck.numerical_gradient(lambda x: x, np.arange(3)), TypeError,
+     "numerical_gradient: x is ndarray of dtype int64; expected a float64 ndarray"),
+    (lambda: data.minibatches(np.ones((5, 2)), np.ones(4), 2), ValueError,
+     "minibatches: X has shape (5, 2) and y has shape (4,); expected the same number of rows"),
+    (lambda: data.moons(n=200, noise=-0.1), ValueError,
+     "moons: noise = -0.1; expected a number >= 0"),
+]
+
+
+@pytest.mark.parametrize("run, error, message", ERRORS, ids=[m[:40] for _, _, m in ERRORS])
+def test_bad_input_gets_an_actionable_message(run, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        run()
+
+
+def test_float32_stays_float32():
+    net = mlp([3, 4, 2], activation="tanh", rng=0)
+    for p in net.parameters():
+        p.value, p.grad = p.value.astype(np.float32), p.grad.astype(np.float32)
+    logits = net.forward(np.ones((5, 3), dtype=np.float32))
+    _, dout = softmax_cross_entropy(logits, np.zeros(5, dtype=int))
+    assert logits.dtype == dout.dtype == net.backward(dout).dtype == np.float32
+
+
+def test_integers_and_booleans_are_converted_to_float64():
+    out = Linear(2, 3, rng=0).forward(np.ones((4, 2), dtype=np.int64))
+    assert out.dtype == np.float64
+    assert ReLU().forward(np.array([[True, False]])).dtype == np.float64
+    assert softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 2.0]))[0] > 0  # 2.0 is a label
+
+
+MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_assert_statements(module):
+    """``python -O`` strips asserts, so user input must never be checked with them."""
+    source = (Path(__file__).parents[1] / "bplib" / f"{module}.py").read_text()
+    assert not [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assert)]

@@ -1,0 +1,330 @@
+"""The grader: student versions leak no solution, and every submission, however it misbehaves,
+scores what it earned, with the reason, while the batch goes on.
+
+tests/fixtures/grade holds a toy master (01_toy.md, tasks in tasks.py), hidden cases, and one
+submission per misbehaviour; the instructor's flow runs on the real exercises/.
+"""
+import csv
+import hashlib
+import json
+import os
+import re
+import runpy
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from bplib import grade
+
+pytestmark = pytest.mark.xdist_group("grade")  # kernels: keep these on one worker
+
+FIXTURES = Path(__file__).parent / "fixtures" / "grade"
+TOY = runpy.run_path(str(FIXTURES / "tasks.py"))["TASKS"]
+HIDDEN = runpy.run_path(str(FIXTURES / "hidden_cases.py"))["CASES"]
+LIMITS = grade.Limits(cell=2, notebook=30, memory_mb=600)
+FULL = {"toy_relu": 1, "toy_affine": 2, "toy_pair": 3}
+
+# submission: (points per task, status, {task or "events": words in its message})
+EXPECTED = {
+    "correct": (FULL, "ok", {"toy_relu": "passed 3 cases and 2 hidden"}),
+    "raises": ({**FULL, "toy_affine": 0}, "error",
+               {"toy_affine": "ValueError: no affine today", "events": "boom at import"}),
+    "hangs": ({**FULL, "toy_affine": 0}, "timeout",
+              {"toy_affine": "timed out after 2 s (interrupted)", "events": "cell 4: timed out"}),
+    "swallows_signal": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "timeout",
+                        {"toy_affine": "ignored the interrupt, kernel killed",
+                         "toy_pair": "ignored the interrupt, kernel killed"}),
+    "swallows_interrupt": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "timeout",
+                           {"toy_relu": "ignored the interrupt", "events": "cell 6"}),
+    "exits": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "kernel died",
+              {"toy_affine": "kernel died (exit code 0)", "toy_pair": "kernel died"}),
+    "memory": ({**FULL, "toy_affine": 0}, "memory",
+               {"toy_affine": "MemoryError", "events": "cell 4: MemoryError"}),
+    "prints": (FULL, "ok", {}),
+    "no_checks": (FULL, "ok", {}),
+    "cheats": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
+               {"toy_relu": "expected [0."}),
+    "misnamed": ({**FULL, "toy_relu": 0}, "ok", {"toy_relu": "function relu not defined"}),
+    "plants_links": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
+                     {"toy_relu": "unusable result", "toy_affine": "is not a file",
+                      "toy_pair": "FileExistsError"}),
+    "sneaky": ({**FULL, "toy_relu": 0, "toy_affine": 2}, "ok",
+               {"toy_relu": "failed hidden case 1", "toy_affine": "and 1 hidden"}),
+}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Every fixture submission graded once, two at a time, with hidden cases; kernels' folders
+    made under a temporary root of their own, to check what is left behind."""
+    root = tmp_path_factory.mktemp("kernels")
+    saved, tempfile.tempdir = tempfile.tempdir, str(root)
+    try:
+        grader = grade.Grader(TOY, FIXTURES / "masters", LIMITS, seed="s3cret", hidden=HIDDEN)
+        reports = list(grader.grade([FIXTURES / "submissions"], workers=2))
+    finally:
+        tempfile.tempdir = saved
+    out = tmp_path_factory.mktemp("grades")
+    grade.write_reports(reports, out)
+    return {r["submission"]: r for r in reports}, root, out
+
+
+def test_every_fixture_is_graded(batch):
+    reports, _, _ = batch
+    assert sorted(reports) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_misbehaviour_scores_what_it_earned_with_the_reason(batch, name):
+    report = batch[0][name]
+    points, status, words = EXPECTED[name]
+    assert {task: r["points"] for task, r in report["tasks"].items()} == points, report
+    assert (report["status"], report["total"], report["max"]) == (status, sum(points.values()), 6)
+    assert report["master"] == "01_toy"  # found by the heading: the file names differ
+    for task, word in words.items():
+        if task == "events":
+            assert word in " | ".join(report["events"]), report
+        else:
+            assert word in report["tasks"][task]["message"], report
+    assert report["elapsed"] < 15
+
+
+def test_megabytes_of_output_are_cut_and_still_graded(batch):
+    report = batch[0]["prints"]
+    assert len(report["output"]) < grade.OUTPUT_CAP + 100
+    assert re.search(r"\[\.\.\. \d{7} more characters\]$", report["output"])
+
+
+def test_hidden_cases_and_seed_stay_out_of_reports_and_kernel_folders(batch):
+    reports, root, out = batch
+    assert list(root.iterdir()) == []  # every kernel's folder, with the stolen inputs, is gone
+    text = "".join(path.read_text() for path in out.glob("*.json"))
+    assert "271.8" not in text and "s3cret" not in text
+    assert reports["sneaky"]["tasks"]["toy_relu"]["cause"] is None
+    assert reports["correct"]["seed_sha256"] == hashlib.sha256(b"s3cret").hexdigest()[:16]
+
+
+def test_reports_and_table(batch):
+    reports, _, out = batch
+    with open(out / "grades.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["submission", "toy_relu", "toy_affine", "toy_pair", "total", "max", "status"]
+    table = {row[0]: row[1:] for row in rows[1:]}
+    assert table["exits"] == ["1", "0", "0", "1", "6", "kernel died"]
+    assert table["correct"] == ["1", "2", "3", "6", "6", "ok"]
+    saved = json.loads((out / "hangs.json").read_text())
+    assert saved["tasks"]["toy_affine"] == reports["hangs"]["tasks"]["toy_affine"]
+    assert set(saved["tasks"]["toy_relu"]) == {"points", "max", "passed", "message", "cause"}
+
+
+def solution_blocks(master_text):
+    """The code between the markers, block by block, with its indentation."""
+    return re.findall(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n", master_text,
+                      re.M | re.S)
+
+
+def fill(student_text, blocks):
+    """Put ``blocks`` in place of the stubs, in order."""
+    blocks = iter(blocks)
+    return re.sub(r'^[ \t]*raise NotImplementedError\("fill in \w+"\)\n',
+                  lambda stub: next(blocks), student_text, flags=re.M)
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    assert grade.main(["release", str(grade.EXERCISES), "--out", str(out), "--ipynb"]) == 0
+    grade.release(FIXTURES / "masters", out)
+    return out
+
+
+def masters():
+    return sorted(grade.EXERCISES.glob("*.md")) + [FIXTURES / "masters" / "01_toy.md"]
+
+
+@pytest.mark.parametrize("master", masters(), ids=lambda p: p.stem)
+def test_student_versions_keep_everything_but_the_solutions(released, master):
+    text, student = master.read_text(), (released / master.name).read_text()
+    blocks = solution_blocks(text)
+    assert blocks, f"{master.name} has no solution block"
+    outside = re.sub(r"### BEGIN SOLUTION\n.*?### END SOLUTION\n", "", text, flags=re.S)
+    leaked = [line for block in blocks for line in block.splitlines()
+              if line.strip() and line not in outside.splitlines() and line in student]
+    assert not leaked and "SOLUTION" not in student
+    stubs = re.findall(r'^([ \t]*)raise NotImplementedError\("fill in (\w+)"\)$', student, re.M)
+    indents = [re.match(r"[ \t]*", block).group() for block in blocks]
+    assert [indent for indent, _ in stubs] == indents
+    assert all(f"def {name}(" in student for _, name in stubs)
+    source, copy = jupytext.read(master), jupytext.read(released / master.name)
+    assert [(c.cell_type, c.metadata.get("tags")) for c in source.cells] == \
+           [(c.cell_type, c.metadata.get("tags")) for c in copy.cells]
+    assert [c.source for c in source.cells if c.cell_type == "markdown"] == \
+           [c.source for c in copy.cells if c.cell_type == "markdown"]  # statements, hints
+    if master.parent == grade.EXERCISES:
+        assert [c.source for c in jupytext.read(released / f"{master.stem}.ipynb").cells] == \
+               [c.source for c in copy.cells]
+
+
+def test_unbalanced_markers_are_refused():
+    with pytest.raises(ValueError, match="without"):
+        grade.strip_solutions("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
+    with pytest.raises(ValueError, match="out of order"):
+        grade.strip_solutions("### END SOLUTION\n")
+    assert grade.strip_solutions("x = 1\n### BEGIN SOLUTION\ny = 2\n### END SOLUTION") == \
+           'x = 1\nraise NotImplementedError("fill in the solution")'
+
+
+def test_instructor_flow_end_to_end(released, tmp_path):
+    """Student versions filled with the reference solutions and with wrong ones, graded from
+    the command line with two workers, a seed and hidden cases."""
+    for kind in ("reference", "wrong"):
+        (tmp_path / kind).mkdir()
+        for master in grade.EXERCISES.glob("*.md"):
+            student = (released / master.name).read_text()
+            blocks = solution_blocks(master.read_text())
+            if kind == "wrong":  # an answer of the wrong kind, then the right code
+                blocks = [re.match(r"[ \t]*", block).group() + "return None\n" + block
+                          for block in blocks]
+            (tmp_path / kind / master.name).write_text(fill(student, blocks))
+    (tmp_path / "cases.py").write_text(
+        "import numpy as np\nCASES = {'softmax': [(np.array([[1000.0, 0.0], [0.0, -1000.0]]),)]}\n")
+    out = tmp_path / "grades"
+    command = [sys.executable, "-m", "bplib.grade", str(tmp_path / "reference"),
+               str(tmp_path / "wrong"), "--out", str(out), "--workers", "2", "--seed", "x",
+               "--cases", str(tmp_path / "cases.py"), "--timeout-cell", "20"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    with open(out / "grades.csv") as f:
+        rows = list(csv.DictReader(f))
+    tasks = [name for master in sorted(grade.EXERCISES.glob("*.md"))
+             for name in grade.task_names(jupytext.read(master))]
+    assert list(rows[0]) == ["submission", *tasks, "total", "max", "status"]
+    assert len(rows) == 2 * len(list(grade.EXERCISES.glob("*.md")))
+    for row in rows:
+        kind = row["submission"].split("__")[0]
+        earned = int(row["total"])
+        assert (earned == int(row["max"]) > 0) if kind == "reference" else earned == 0, row
+        assert row["status"] == "ok", row
+    report = json.loads((out / "reference__02_loss.json").read_text())
+    assert report["tasks"]["softmax"]["message"] == "passed 3 cases and 1 hidden"
+    wrong = json.loads((out / "wrong__02_loss.json").read_text())
+    assert "returned NoneType" in wrong["tasks"]["softmax"]["message"]
+
+
+def test_partly_done_notebook_scores_its_finished_task(released, tmp_path):
+    """The toy master's first block filled in, the others left as released."""
+    blocks = solution_blocks((FIXTURES / "masters" / "01_toy.md").read_text())
+    student = (released / "01_toy.md").read_text()
+    first = re.sub(r'^[ \t]*raise NotImplementedError\("fill in relu"\)\n', blocks[0], student,
+                   flags=re.M)
+    (tmp_path / "01_toy_alice.md").write_text(first)
+    grader = grade.Grader(TOY, FIXTURES / "masters", LIMITS)
+    (report,) = grader.grade([tmp_path / "01_toy_alice.md"])
+    assert report["master"] == "01_toy" and report["total"] == 1, report
+    assert report["tasks"]["toy_affine"]["message"] == "NotImplementedError: fill in affine"
+
+
+def test_notebook_time_limit_fails_the_tasks_not_yet_graded():
+    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=2.5))
+    (report,) = grader.grade([FIXTURES / "submissions" / "hangs.md"])
+    assert (report["status"], report["total"]) == ("timeout", 0), report
+    assert report["tasks"]["toy_pair"]["message"] == "timeout: notebook time limit"
+    assert report["elapsed"] < 5
+
+
+def test_a_notebook_without_master_is_flagged(tmp_path):
+    (tmp_path / "other.md").write_text("# Something else\n\n```{code-cell} ipython3\nx = 1\n```\n")
+    (report,) = grade.Grader(TOY, FIXTURES / "masters", LIMITS).grade([tmp_path / "other.md"])
+    assert (report["master"], report["tasks"], report["status"]) == (None, {}, "error")
+    assert "no master notebook" in report["events"][0]
+
+
+def test_self_check_prints_a_table_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = grade.main(["--self", str(FIXTURES / "submissions" / "misnamed.md"), "--masters",
+                       str(FIXTURES / "masters"), "--timeout-cell", "5"], tasks=TOY)
+    printed = capsys.readouterr().out
+    assert code == 0 and list(tmp_path.iterdir()) == []
+    assert "misnamed: 5/6 points, ok" in printed
+    assert "❌ toy_relu: NameError: function relu not defined" in printed
+    assert "✅ toy_pair: passed 3 cases" in printed
+
+
+def test_sandbox_without_bubblewrap_refuses_to_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(grade.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit, match="bubblewrap.*refusing to run unsandboxed"):
+        grade.main([str(FIXTURES / "submissions"), "--out", str(tmp_path), "--sandbox"],
+                   tasks=TOY)
+    assert list(tmp_path.iterdir()) == []
+
+
+PROBES = """\
+# Toy exercises
+
+```{{code-cell}} ipython3
+import os, socket
+import numpy as np
+
+
+def escaped(probe):
+    try:
+        probe()
+        return True
+    except OSError:
+        return False
+
+
+def relu(x):  # right only if the instructor's file is out of sight
+    return x if escaped(lambda: open({marker!r}).read()) else np.maximum(x, 0)
+
+
+def affine(X, W, b):  # right only without a network
+    return X if escaped(lambda: socket.create_connection(("127.0.0.1", {port}), 1)) else X @ W + b
+
+
+def product_grads(x, y):  # right only if the masters are out of sight
+    return (x, y) if os.path.exists({masters!r}) else (y, x)
+```
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bwrap").exists(), reason="bubblewrap is not installed")
+def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "marker.txt").write_text("the instructor's")
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        probes = PROBES.format(marker=str(tmp_path / "marker.txt"),
+                               port=server.getsockname()[1], masters=str(FIXTURES / "masters"))
+        (tmp_path / "probes.md").write_text(probes)
+        shutil.copy(FIXTURES / "submissions" / "swallows_signal.md", tmp_path)
+        paths = [tmp_path / "probes.md", tmp_path / "swallows_signal.md"]
+        graded = {}
+        for sandbox in (False, True):  # unsandboxed, the probes do see everything
+            limits = grade.Limits(cell=2, notebook=30, memory_mb=600, sandbox=sandbox)
+            grader = grade.Grader(TOY, FIXTURES / "masters", limits)
+            batch = grader.grade(paths if sandbox else paths[:1], workers=2)
+            graded[sandbox] = {r["submission"]: r for r in batch}
+    assert graded[False]["probes"]["total"] == 0
+    assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
+    swallowed = graded[True]["swallows_signal"]
+    assert (swallowed["total"], swallowed["status"]) == (1, "timeout")
+    for _ in range(50):  # killed processes take a moment to go
+        leftovers = [pid for pid in os.listdir("/proc") if b"bplib-grade-" in _cmdline(pid)]
+        if not leftovers:
+            break
+        time.sleep(0.1)
+    assert leftovers == []
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
