@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv sysdeps sysdeps-browser vendor book test bench lab exercises notebooks lock clean
+.PHONY: help venv sysdeps sysdeps-test vendor book test bench lab exercises notebooks lock clean
 
 help:
 	@echo "make book       build the HTML book (every notebook executed) into _build/html"
@@ -31,7 +31,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages: graphviz draws computational graphs, chromium runs the browser tests.
+# Debian packages: graphviz draws computational graphs, chromium runs the browser tests,
+# bubblewrap is the grader's sandbox (tested).
 # Installed when missing (as root, e.g. in CI); otherwise we say what to install.
 define apt_need
 	@missing=""; for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
@@ -47,8 +48,8 @@ endef
 sysdeps:
 	$(call apt_need,dot:graphviz)
 
-sysdeps-browser:
-	$(call apt_need,dot:graphviz chromium:chromium)
+sysdeps-test:
+	$(call apt_need,dot:graphviz chromium:chromium bwrap:bubblewrap)
 
 vendor:
 	@tools/fetch_vendor.sh
@@ -63,7 +64,7 @@ book: venv sysdeps vendor
 	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-test: venv sysdeps-browser vendor
+test: venv sysdeps-test vendor
 	$(PY) -m pytest
 
 # glibc maps each large array afresh by default, and the page faults that follow depend on the

@@ -1,9 +1,13 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from book import build_book
+from book import ROOT, build_book
+
+# tools/ holds the book's local Sphinx extension and ipc_kernel, which the tests use too.
+sys.path.insert(0, str(ROOT / "tools"))
 
 # Kernels started by the tests (and by the book builds they run) inherit this: no progress bars.
 os.environ["BPLIB_NO_PROGRESS"] = "1"

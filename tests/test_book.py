@@ -10,11 +10,19 @@ pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 
 
+def first_trouble(output, before=1500, after=3500):
+    """The build log from a little before its first warning or traceback (where the cause is;
+    the end of the log only shows jupyter-book's summary), and its last lines."""
+    match = re.search(r"\b(WARNING|ERROR|CRITICAL):|Traceback \(most recent call last\)", output)
+    start = max(match.start() - before, 0) if match else max(len(output) - after, 0)
+    return output[start:start + before + after] + "\n[...]\n" + output[-1500:]
+
+
 def test_build_passes_with_warnings_as_errors(built_book):
     returncode, output, html = built_book
     # Sphinx reports "<where>: WARNING: <what>" (the kernel's own log lines are not Sphinx's).
     warnings = [line for line in output.splitlines() if re.search(r"\b(WARNING|ERROR|CRITICAL):", line)]
-    assert returncode == 0, output[-4000:]
+    assert returncode == 0, first_trouble(output)
     assert not warnings, "\n".join(warnings)
     assert (html / "index.html").exists()
 

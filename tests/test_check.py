@@ -12,6 +12,7 @@ import jupytext
 import nbclient
 import numpy as np
 import pytest
+from ipc_kernel import IPCKernelManager
 
 from book import ROOT
 from bplib.check import TASKS, check, passed, progress, run_task, tasks_of
@@ -480,6 +481,7 @@ def student_version(notebook):
 def test_student_version_runs_and_every_check_says_not_implemented(notebook):
     nb = student_version(notebook)
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager,
                             resources={"metadata": {"path": str(EXERCISES)}}).execute()
     printed = ""
     for cell in nb.cells:

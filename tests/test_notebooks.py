@@ -3,6 +3,7 @@ JupyterLab (jupytext turns the MyST file into a notebook), with no errors and no
 import jupytext
 import nbclient
 import pytest
+from ipc_kernel import IPCKernelManager
 
 from book import ROOT, notebook_sources
 
@@ -11,7 +12,8 @@ from book import ROOT, notebook_sources
 def test_notebook_runs_clean_in_a_fresh_kernel(path):
     nb = jupytext.read(path)
     client = nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb, timeout=300, kernel_name="python3", kernel_manager_class=IPCKernelManager,
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()  # raises CellExecutionError on an error outside `raises-exception` cells
     for cell in nb.cells:
@@ -40,6 +42,7 @@ def test_student_version_runs_and_every_check_says_not_implemented(path):
     check cell reports the task as not done yet rather than crashing the notebook."""
     nb = jupytext.read(path)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager,
                             resources={"metadata": {"path": str(ROOT / "exercises")}}).execute()
     checks = [c for c in nb.cells if c.cell_type == "code" and "check" in c.metadata.get("tags", [])]
     assert checks

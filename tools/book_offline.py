@@ -4,7 +4,12 @@ jupyter-book 1 always loads sphinx-thebe, even with thebe turned off in _config.
 configuration script is added twice per page, so every page logs "Identifier 'THEBE_JS_URL' has
 already been declared", and it points at a CDN. The book has no thebe button, so this extension
 drops thebe's scripts from every page.
+
+It also makes the notebooks' kernels talk over Unix sockets instead of TCP ports (see
+tools/ipc_kernel.py): a kernel that loses its port to another process dies at start, and the
+whole build fails with it.
 """
+from ipc_kernel import use_ipc_kernels_in_jupyter_cache
 
 
 def _is_thebe(script):
@@ -19,5 +24,6 @@ def drop_thebe_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    use_ipc_kernels_in_jupyter_cache()
     app.connect("html-page-context", drop_thebe_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
