@@ -78,9 +78,11 @@ bench: venv
 # JupyterLab opens the .md chapters as notebooks (jupytext is the default viewer for markdown,
 # set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).
 # tools/jupyter_nodelay.py turns off Nagle's algorithm on kernel websockets: without it a live
-# lab's round trip waits ~40 ms for a delayed TCP acknowledgement.
+# lab's round trip waits ~40 ms for a delayed TCP acknowledgement. Kernels listen on Unix
+# sockets, which no other program can take from them (see tools/ipc_kernel.py).
 lab: venv sysdeps exercises
 	PYTHONPATH=tools $(BIN)/jupyter lab --ServerApp.jpserver_extensions="{'jupyter_nodelay': True}" \
+	  --KernelManager.transport=ipc \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Learners' own copies of the exercise notebooks, without the solutions, in my_exercises/

@@ -29,7 +29,8 @@ def lab(tmp_path_factory):
     assert overrides.exists(), "the venv step of the Makefile installs the lab settings override"
     port = free_port()
     home = tmp_path_factory.mktemp("labhome")
-    # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension.
+    # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension, kernels
+    # on Unix sockets (tools/ipc_kernel.py says why).
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tools"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
@@ -37,6 +38,7 @@ def lab(tmp_path_factory):
         [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", "--allow-root", f"--IdentityProvider.token={TOKEN}",
          f"--ServerApp.root_dir={ROOT}", "--ServerApp.jpserver_extensions={'jupyter_nodelay': True}",
+         "--KernelManager.transport=ipc",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
