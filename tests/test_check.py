@@ -9,10 +9,8 @@ import time
 import warnings
 
 import jupytext
-import nbclient
 import numpy as np
 import pytest
-from ipc_kernel import IPCKernelManager
 
 from book import ROOT
 from bplib.check import TASKS, check, passed, progress, run_task, tasks_of
@@ -456,41 +454,6 @@ def test_a_check_takes_well_under_a_second(name):
         run_task(name, ref(name), rng=seed)
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 2.0
-
-
-def student_version(notebook):
-    """The notebook as learners get it: each solution block replaced by a NotImplementedError."""
-    nb = read(notebook)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
-            lines, inside = [], False
-            for line in cell.source.splitlines():
-                if "### BEGIN SOLUTION" in line:
-                    inside = True
-                    indent = line[:len(line) - len(line.lstrip())]
-                    lines.append(f'{indent}raise NotImplementedError("fill in")')
-                elif "### END SOLUTION" in line:
-                    inside = False
-                elif not inside:
-                    lines.append(line)
-            cell.source = "\n".join(lines)
-    return nb
-
-
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_student_version_runs_and_every_check_says_not_implemented(notebook):
-    nb = student_version(notebook)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            kernel_manager_class=IPCKernelManager,
-                            resources={"metadata": {"path": str(EXERCISES)}}).execute()
-    printed = ""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            assert out.output_type == "stream" and out.name == "stdout", (cell.source, out)
-            printed += out.text
-    for name in tasks_of(notebook):
-        assert f"❌ {name}: not implemented yet" in printed
-    assert f"0 of {len(tasks_of(notebook))} tasks passed" in printed
 
 
 def test_checks_never_print_warnings(capsys):
