@@ -74,6 +74,8 @@ bench: export MALLOC_TRIM_THRESHOLD_ = 1073741824
 bench: venv
 	$(PY) bench/train_step.py
 	$(PY) bench/labs.py
+	$(PY) bench/checks.py
+	$(PY) bench/grade.py
 
 # JupyterLab opens the .md chapters as notebooks (jupytext is the default viewer for markdown,
 # set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).

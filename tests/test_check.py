@@ -4,8 +4,6 @@ import copy
 import functools
 import math
 import re
-import statistics
-import time
 import warnings
 
 import jupytext
@@ -442,18 +440,6 @@ def test_check_prints_records_and_progress_lists(capsys):
     table = capsys.readouterr().out.splitlines()
     assert table == ["✅ sigmoid_grad", "❌ tanh_grad", "·  leaky_relu_grad (not run)",
                      "1 of 3 tasks passed"]
-
-
-@pytest.mark.parametrize("name", TASKS)
-def test_a_check_takes_well_under_a_second(name):
-    """bench/checks.py measures the real times (the target is < 0.2 s); this catches only
-    pathologies."""
-    times = []
-    for seed in range(3):
-        start = time.perf_counter()
-        run_task(name, ref(name), rng=seed)
-        times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 2.0
 
 
 def test_checks_never_print_warnings(capsys):
