@@ -67,6 +67,10 @@ def test_page_in_browser(browser, site, name):
             )
             assert page.locator("mjx-container").count() >= n_math
             assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+        # The tab icon: declared, and served (without one the browser asks for /favicon.ico,
+        # a 404 in the console, late enough to slip past the wait below).
+        icon = page.evaluate("() => document.querySelector('link[rel=icon]')?.href")
+        assert icon and page.request.get(icon).status == 200, f"page icon {icon!r} does not load"
         broken = page.evaluate(
             "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
         )
