@@ -156,6 +156,19 @@ def masters_in(folder):
             yield path, nb
 
 
+def unfold(cell):
+    """A master's solution cell is folded away in the book ("Show the reference solution");
+    the learner's copy of it is the cell to fill in, so it is shown, with no such prompt."""
+    tags = cell.metadata.get("tags", [])
+    if "hide-input" in tags:
+        cell.metadata["tags"] = [t for t in tags if t != "hide-input"]
+    mystnb = cell.metadata.get("mystnb", {})
+    for key in ("code_prompt_show", "code_prompt_hide"):
+        mystnb.pop(key, None)
+    if "mystnb" in cell.metadata and not mystnb:
+        del cell.metadata["mystnb"]
+
+
 def release(masters, out, ipynb=False):
     """Write the student version of every master notebook in ``masters`` to ``out``."""
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -163,7 +176,10 @@ def release(masters, out, ipynb=False):
     for path, nb in masters_in(masters):
         for number, cell in enumerate(nb.cells, 1):
             if cell.cell_type == "code":
-                cell.source = strip_solutions(cell.source, f"{path.name}, cell {number}")
+                stub = strip_solutions(cell.source, f"{path.name}, cell {number}")
+                if stub != cell.source:
+                    unfold(cell)
+                cell.source = stub
         written.append(Path(out) / path.name)
         jupytext.write(nb, written[-1], fmt="md:myst")
         if ipynb:

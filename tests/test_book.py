@@ -69,3 +69,15 @@ def test_page_size_budget(built_book, page):
         if not src.startswith("data:"):
             total += (page_file.parent / src).resolve().stat().st_size
     assert total < MAX_PAGE_BYTES, f"{page}: {total / 1e6:.2f} MB"
+
+
+def test_the_book_tests_share_one_worker(request):
+    """The tests that need the built book are grouped (xdist_group "book") so that one worker
+    builds it once; if the grouping stops working, each worker builds its own copy at the same
+    time. pytest-xdist marks a grouped test by suffixing its node id with "@group"; with
+    pytest 9.2 the suffix, and so the grouping, silently disappears (pytest-xdist#1386)."""
+    if hasattr(request.config, "workerinput"):  # under xdist (the default: -n 2)
+        assert request.config.option.loadgroup, "run with --dist loadgroup (pyproject addopts)"
+        assert request.node.nodeid.endswith("@book"), request.node.nodeid
+    else:  # a single process runs every test, grouped or not
+        assert not getattr(request.config.option, "numprocesses", None)

@@ -163,8 +163,16 @@ def test_student_versions_keep_everything_but_the_solutions(released, master):
     assert [indent for indent, _ in stubs] == indents
     assert all(f"def {name}(" in student for _, name in stubs)
     source, copy = jupytext.read(master), jupytext.read(released / master.name)
-    assert [(c.cell_type, c.metadata.get("tags")) for c in source.cells] == \
+    # The same cells and tags, but the cells to fill in are no longer folded away.
+    def shown(tags):
+        return [t for t in tags or [] if t != "hide-input"] or None
+    assert [(c.cell_type, shown(c.metadata.get("tags"))) for c in source.cells] == \
            [(c.cell_type, c.metadata.get("tags")) for c in copy.cells]
+    for cell in copy.cells:
+        if "NotImplementedError(\"fill in" in cell.source:
+            assert "hide-input" not in cell.metadata.get("tags", []), cell.source
+            assert "code_prompt_show" not in cell.metadata.get("mystnb", {}), cell.source
+    assert "reference solution" not in student
     assert [c.source for c in source.cells if c.cell_type == "markdown"] == \
            [c.source for c in copy.cells if c.cell_type == "markdown"]  # statements, hints
     if master.parent == grade.EXERCISES:
@@ -339,7 +347,7 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
         if not leftovers:
             break
         time.sleep(0.1)
-    assert leftovers == []
+    assert leftovers == [], [_cmdline(pid) for pid in leftovers]
 
 
 def _cmdline(pid):
