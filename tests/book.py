@@ -4,6 +4,7 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,19 +50,27 @@ def build_book(out_dir, source=ROOT):
     return proc.returncode, proc.stdout + proc.stderr, Path(out_dir) / "_build" / "html"
 
 
+def first_trouble(output, before=1500, after=3500):
+    """The build log from a little before its first warning or traceback (where the cause is;
+    the end of the log only shows jupyter-book's summary), and its last lines."""
+    match = re.search(r"\b(WARNING|ERROR|CRITICAL):|Traceback \(most recent call last\)", output)
+    start = max(match.start() - before, 0) if match else max(len(output) - after, 0)
+    return output[start:start + before + after] + "\n[...]\n" + output[-1500:]
+
+
 def build_one_page_book(tmp_path_factory, name, page):
     """A book of its own holding one MyST page (``name``.md, after a one-line intro), with the
-    repository's _config.yml, tools/ and _vendor/, built as the real one is. Returns the html
-    folder; fails the test if the build does."""
+    repository's _config.yml, tools/, _vendor/ and assets/, built as the real one is. Returns the
+    html folder; fails the test if the build does."""
     src = tmp_path_factory.mktemp(f"{name}book")
     shutil.copy(ROOT / "_config.yml", src)
-    for folder in ("tools", "_vendor"):
+    for folder in ("tools", "_vendor", "assets"):
         os.symlink(ROOT / folder, src / folder)
     (src / "intro.md").write_text(f"# A book with one page: {name}\n")
     (src / f"{name}.md").write_text(page)
     (src / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {name}\n")
     returncode, output, html = build_book(tmp_path_factory.mktemp(f"{name}build"), source=src)
-    assert returncode == 0, output[-3000:]
+    assert returncode == 0, first_trouble(output)
     return html
 
 

@@ -3,19 +3,11 @@ import re
 
 import pytest
 
-from book import ROOT, toc_pages
+from book import ROOT, first_trouble, toc_pages
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
 MAX_PAGE_BYTES = 2 * 1024 * 1024
-
-
-def first_trouble(output, before=1500, after=3500):
-    """The build log from a little before its first warning or traceback (where the cause is;
-    the end of the log only shows jupyter-book's summary), and its last lines."""
-    match = re.search(r"\b(WARNING|ERROR|CRITICAL):|Traceback \(most recent call last\)", output)
-    start = max(match.start() - before, 0) if match else max(len(output) - after, 0)
-    return output[start:start + before + after] + "\n[...]\n" + output[-1500:]
 
 
 def test_build_passes_with_warnings_as_errors(built_book):
