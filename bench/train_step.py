@@ -52,7 +52,7 @@ def bplib_step(weights, residual):
     def step(X, y):
         opt.zero_grad()
         loss, dlogits = softmax_cross_entropy(model.forward(X), y)
-        model.backward(dlogits)
+        model.backward_params(dlogits)  # as bplib.train.fit does: no gradient for the data
         opt.step()
         return loss
     return step
@@ -80,10 +80,11 @@ def numpy_step(weights, residual):
         dlogits /= n
         grads = [(h.T @ dlogits, dlogits.sum(axis=0))]
         dh = dlogits @ Wo.T
-        for (W, b), (h_in, z) in zip(reversed(params[:-1]), reversed(cache)):
+        for i, ((W, b), (h_in, z)) in enumerate(zip(reversed(params[:-1]), reversed(cache))):
             dz = dh * (z > 0)
             grads.append((h_in.T @ dz, dz.sum(axis=0)))
-            dh = dh + dz @ W.T if residual else dz @ W.T
+            if i < len(cache) - 1:  # no gradient for the input data X
+                dh = dh + dz @ W.T if residual else dz @ W.T
         for (W, b), (dW, db) in zip(params, reversed(grads)):
             W -= LR * dW
             b -= LR * db

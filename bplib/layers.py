@@ -41,6 +41,13 @@ class Layer:
     def backward(self, dout):
         raise NotImplementedError
 
+    def backward_params(self, dout):
+        """Backward for a layer whose input needs no gradient (the data at the bottom of a
+        network): the parameter gradients are added as by ``backward``, and None is returned.
+        This default runs ``backward`` and drops dX; Linear and the containers skip the work
+        that only dX needs, as PyTorch does for an input without ``requires_grad``."""
+        self.backward(dout)
+
     def __call__(self, X):
         return self.forward(X)
 
@@ -84,9 +91,10 @@ class Layer:
     def _input(self, X, shape=None):
         """X, checked. A float ndarray with a non-empty batch whose trailing sizes match ``shape``
         passes without further work (the common case, at every layer of every step)."""
-        if (type(X) is np.ndarray and X.dtype.kind == "f" and X.ndim and X.shape[0]
-                and (shape is None or X.shape[1:] == shape[1:])):
-            return X
+        if type(X) is np.ndarray and X.dtype.kind == "f":
+            got = X.shape
+            if got and got[0] and (shape is None or got[1:] == shape[1:]):
+                return X
         return validate.check_array(X, "X", lambda: self._where("forward"), shape)
 
     def _save(self, out, *cache):
@@ -139,11 +147,18 @@ class Linear(Layer):
         r"""dout of shape (N, M) -> dX of shape (N, D); adds $X^\top\,dout$ to W.grad and the
         column sums of dout to b.grad (b was added to every row)."""
         dout = self._dout(dout)
+        self._add_param_grads(dout)
+        return dout @ self.W.value.T
+
+    def backward_params(self, dout):
+        r"""The parameter gradients only: no $dout\,W^\top$, a third of the layer's work."""
+        self._add_param_grads(self._dout(dout))
+
+    def _add_param_grads(self, dout):
         (X,) = self.cache
         self.W.grad += X.T @ dout
         if self.b is not None:
             self.b.grad += dout.sum(axis=0)
-        return dout @ self.W.value.T
 
     def extra_repr(self):
         return f"{self.in_features} -> {self.out_features}"
@@ -154,8 +169,7 @@ class ReLU(Layer):
 
     def forward(self, X):
         X = self._input(X)
-        mask = X > 0
-        return self._save(X * mask, mask)
+        return self._save(np.maximum(X, 0.0), X > 0)
 
     def backward(self, dout):
         dout = self._dout(dout)
@@ -226,6 +240,11 @@ def _check_layer(layer, where, what):
     return layer
 
 
+def _has_parameters(layer):
+    """layer.parameters() is not empty; a Parameter attribute answers without the full walk."""
+    return any(type(v) is Parameter for v in vars(layer).values()) or bool(layer.parameters())
+
+
 class Sequential(Layer):
     """Layers applied in order; backward runs through them in reverse."""
 
@@ -242,6 +261,17 @@ class Sequential(Layer):
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
         return dout
+
+    def backward_params(self, dout):
+        """Backward down to the first layer that has parameters, which gets ``backward_params``;
+        the layers below it have nothing to learn and are not visited."""
+        layers = self.layers
+        first = next((i for i, layer in enumerate(layers) if _has_parameters(layer)), None)
+        if first is None:
+            return
+        for i in range(len(layers) - 1, first, -1):
+            dout = layers[i].backward(dout)
+        layers[first].backward_params(dout)
 
     def children(self):
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
@@ -308,6 +338,9 @@ class Residual(Layer):
 
     def backward(self, dout):
         return dout + self.F.backward(dout)
+
+    def backward_params(self, dout):
+        self.F.backward_params(dout)  # the straight path carries no parameter
 
     def children(self):
         return [("F", self.F)]

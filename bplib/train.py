@@ -106,7 +106,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 model.train()
                 model.zero_grad()
                 value, dout = loss_fn(model.forward(X_batch), y_batch)
-                model.backward(dout)
+                model.backward_params(dout)  # the data's own gradient is never needed
                 history.loss.append(value)
                 epoch.append(value)
                 params = optimizer.parameters

@@ -71,9 +71,11 @@ def check_array(x, name, where, shape=None):
 
 def check_labels(y, name, where, num_classes, n):
     """Integer class labels of shape (n,) with values in [0, num_classes), as integers."""
-    if (type(y) is np.ndarray and y.dtype.kind in "iu" and y.shape == (n,)
-            and (n == 0 or (y.min() >= 0 and y.max() < num_classes))):
-        return y  # the common case; anything else is examined below for a precise message
+    if type(y) is np.ndarray and y.dtype.kind in "iu" and y.shape == (n,):
+        # The common case, in one pass: read as unsigned, a negative label becomes huge.
+        if n == 0 or y.view(f"u{y.itemsize}").max() < num_classes:
+            return y
+        # anything else is examined below for a precise message
     arr = np.asarray(y)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{_label(where)}: {name} has dtype {arr.dtype}; "

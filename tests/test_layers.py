@@ -26,6 +26,61 @@ def test_forward_and_backward_match_torch(case):
     check_torch(case)
 
 
+@each_case
+def test_backward_params_adds_the_same_parameter_gradients_and_no_input_gradient(case):
+    """backward_params (used by fit: the data needs no gradient) gives every parameter exactly
+    what backward gives it, and accumulates the same way."""
+    subject = case.make()
+    out = subject.forward()
+    dout = randn(11, *out.shape)
+    full = subject.backward(dout)  # zeroes, then backward
+    layer = subject.layer
+    layer.zero_grad()
+    subject.forward()
+    assert layer.backward_params(dout) is None
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(p.grad, full[name], rtol=1e-13, atol=1e-15, err_msg=name)
+    subject.forward()
+    layer.backward_params(dout)  # a second pass adds
+    for name, p in layer.named_parameters():
+        np.testing.assert_allclose(p.grad, 2 * full[name], rtol=1e-13, atol=1e-15, err_msg=name)
+
+
+class Spy(ReLU):
+    """A ReLU that counts its backward calls."""
+    calls = 0
+
+    def backward(self, dout):
+        Spy.calls += 1
+        return super().backward(dout)
+
+
+def test_backward_params_stops_at_the_first_layer_with_parameters():
+    Spy.calls = 0
+    model = Sequential(Spy(), Dropout(0.2, rng=0), Linear(4, 3, rng=0), Spy(), Linear(3, 2, rng=1))
+    X = randn(0, 6, 4)
+    model.forward(X)
+    model.backward_params(randn(1, 6, 2))
+    assert Spy.calls == 1  # the ReLU between the Linears, not the one below them
+    first = model.layers[2]
+    products = []  # the first Linear must not form dout @ W.T: spy on its W
+
+    class Watched(np.ndarray):
+        @property
+        def T(self):
+            products.append("W.T")
+            return super().T
+
+    first.W.value = first.W.value.view(Watched)
+    model.zero_grad()
+    model.forward(X)
+    model.backward_params(randn(1, 6, 2))
+    assert products == []
+    model.backward(randn(1, 6, 2))
+    assert products == ["W.T"]
+    assert Sequential(ReLU(), Tanh()).backward_params(np.ones((2, 2))) is None  # nothing to learn
+
+
 def test_backward_accumulates_until_zero_grad():
     layer = Linear(3, 2, rng=0)
     X, dout = randn(0, 4, 3), randn(1, 4, 2)
