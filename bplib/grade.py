@@ -56,6 +56,7 @@ OUTPUT_CAP = 10_000  # characters of printed output kept per notebook
 MESSAGE_CAP = 300  # characters kept of an error message
 RESULT_CAP = 64 << 20  # bytes: a larger result file is refused, not loaded
 GRACE = 1.0  # seconds an interrupted cell gets to stop before the kernel is killed
+MARKER = "BPLIB_GRADE_KERNEL"  # in the kernel's environment, inherited by all it starts
 
 # The kernel's launcher: set the limits (address space, data, file size), then become the kernel.
 LAUNCH = """import os, resource, sys
@@ -209,6 +210,22 @@ def sandbox_command(folder):
     return cmd + ["--bind", str(folder), str(folder), "--chdir", str(folder), "--"]
 
 
+def pids_marked(marker):
+    """Processes whose environment holds the entry ``marker`` (b"NAME=value"), read from
+    /proc; none where there is no /proc. A process that cleared its environment is not found:
+    --sandbox, whose PID namespace dies with the kernel, is the answer to that."""
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:  # gone meanwhile, or not ours
+                pass
+    return found
+
+
 class Kernel:
     """An IPython kernel in its own process, session and temporary folder, with limits."""
 
@@ -224,7 +241,9 @@ class Kernel:
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
                "IPYTHONDIR": str(folder / ".ipython"), "MPLCONFIGDIR": str(folder / ".mpl"),
                "LANG": "C.UTF-8", "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1",
-               "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "BPLIB_NO_PROGRESS": "1"}
+               "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "BPLIB_NO_PROGRESS": "1",
+               MARKER: str(folder)}
+        self.marker = f"{MARKER}={folder}".encode()
         if limits.sandbox:
             cmd = sandbox_command(folder) + cmd
         else:  # the kernel exits if the grader dies (in the sandbox, --die-with-parent does it)
@@ -285,11 +304,15 @@ class Kernel:
         return "timeout", error
 
     def kill(self):
-        """Kill the kernel and whatever it started in its session."""
+        """Kill the kernel, whatever it started in its session, and whatever left the session
+        (setsid, a double fork) but still carries the kernel's marker in its environment."""
         if self.process.returncode is None:  # not waited for yet, so the pid is still its own
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        for pid in pids_marked(self.marker):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def close(self):
         self.client.stop_channels()

@@ -267,6 +267,42 @@ def test_tasks_graded_before_the_notebook_limit_keep_their_points(tmp_path):
     assert 8 <= report["elapsed"] < 12, report
 
 
+ESCAPES = """\
+# Toy exercises
+
+```{{code-cell}} ipython3
+import os, subprocess, sys, time
+import numpy as np
+
+SLEEP = [sys.executable, "-c", "import time; time.sleep(120)", "{tag}"]
+subprocess.Popen(SLEEP, start_new_session=True)  # a session of its own: out of the killpg
+if os.fork() == 0:  # and a daemon, double-forked: not even a child of the kernel
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, SLEEP)
+    os._exit(0)
+time.sleep(0.5)
+
+
+def relu(x):
+    return np.maximum(x, 0)
+```
+"""
+
+
+def test_processes_that_leave_the_kernels_session_are_killed_too(tmp_path):
+    tag = f"escapee-{os.getpid()}-{time.monotonic_ns()}"
+    (tmp_path / "escapes.md").write_text(ESCAPES.format(tag=tag))
+    (report,) = grade.Grader(TOY, FIXTURES / "masters", LIMITS).grade([tmp_path / "escapes.md"])
+    assert report["tasks"]["toy_relu"]["points"] == 1, report  # it ran, escapees and all
+    for _ in range(50):
+        alive = [pid for pid in os.listdir("/proc") if tag.encode() in _cmdline(pid)]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert alive == [], [_cmdline(pid) for pid in alive]
+
+
 def test_a_notebook_without_master_is_flagged(tmp_path):
     (tmp_path / "other.md").write_text("# Something else\n\n```{code-cell} ipython3\nx = 1\n```\n")
     (report,) = grade.Grader(TOY, FIXTURES / "masters", LIMITS).grade([tmp_path / "other.md"])
