@@ -20,7 +20,7 @@ help:
 	@echo "make notebooks  .ipynb copies of chapters and exercises in _notebooks/"
 
 # The environment: created when missing, reinstalled when the lock file or pyproject changes.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml assets/jupyterlab-overrides.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@$(PY) -c "import setuptools" 2>/dev/null || $(PY) -m pip install -q "setuptools>=61"

@@ -72,6 +72,12 @@ def test_chapter_opens_as_a_notebook(browser, lab):  # noqa: F811
             "() => document.querySelectorAll('.jp-NotebookPanel .jp-Cell').length > 3", timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab.png"))
         assert page.locator(".jp-FileEditor:visible").count() == 0
+        # The kernel starts by itself: no "Select Kernel" dialog, and no news question
+        # (assets/jupyterlab-overrides.json).
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=60_000)
+        assert page.locator(".jp-Dialog").count() == 0
+        assert page.get_by_text("notified about official Jupyter news").count() == 0
     finally:
         page.context.close()
 

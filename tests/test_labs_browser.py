@@ -326,6 +326,9 @@ def test_live_lab_in_jupyterlab(browser, lab):  # noqa: F811
         page.locator(".jp-OutputArea .bplib-lab-box").screenshot(
             path=str(SCREENSHOTS / "lab_live.png"))
         assert problems["console"] == [] and problems["blocked"] == [], problems
+    except BaseException:
+        page.screenshot(path=str(SCREENSHOTS / "lab_live_failure.png"))  # what blocked it
+        raise
     finally:
         page.context.close()
         notebook.unlink()
