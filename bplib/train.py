@@ -88,6 +88,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     """
     loss_fn = _loss_fn(loss)
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    # The data's own gradient is never needed; a model of your own with only backward works too.
+    backward = getattr(model, "backward_params", None) or model.backward
     for name, n in (("epochs", epochs), ("steps", steps)):
         if n is not None:
             validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
@@ -106,7 +108,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 model.train()
                 model.zero_grad()
                 value, dout = loss_fn(model.forward(X_batch), y_batch)
-                model.backward_params(dout)  # the data's own gradient is never needed
+                backward(dout)
                 history.loss.append(value)
                 epoch.append(value)
                 params = optimizer.parameters

@@ -225,3 +225,36 @@ def test_a_large_learning_rate_makes_the_network_loss_oscillate():
     assert ups > 30 and runs[1.0].diverged_at is None
     assert runs[1.0].final_loss < runs[0.1].final_loss
     assert runs[100.0].diverged_at is not None
+
+
+def test_fit_takes_a_model_of_your_own_with_only_forward_and_backward():
+    """A learner's duck-typed model (no backward_params) trains as a bplib layer does."""
+    class Mine:
+        def __init__(self):
+            self.inner = Linear(1, 1, rng=0)
+
+        def forward(self, X):
+            return self.inner.forward(X)
+
+        def backward(self, dout):
+            return self.inner.backward(dout)
+
+        def parameters(self):
+            return self.inner.parameters()
+
+        def zero_grad(self):
+            self.inner.zero_grad()
+
+        def train(self, mode=True):
+            return self
+
+        def eval(self):
+            return self
+
+    X = np.linspace(-1, 1, 20)[:, None]
+    y = 2 * X + 1
+    mine, reference = Mine(), Linear(1, 1, rng=0)
+    ours = train.fit(mine, X, y, loss="mse", lr=0.1, steps=50, progress=False)
+    theirs = train.fit(reference, X, y, loss="mse", lr=0.1, steps=50, progress=False)
+    assert ours.loss == theirs.loss
+    assert ours.final_loss < 0.1 * ours.loss[0]
