@@ -295,12 +295,7 @@ def test_processes_that_leave_the_kernels_session_are_killed_too(tmp_path):
     (tmp_path / "escapes.md").write_text(ESCAPES.format(tag=tag))
     (report,) = grade.Grader(TOY, FIXTURES / "masters", LIMITS).grade([tmp_path / "escapes.md"])
     assert report["tasks"]["toy_relu"]["points"] == 1, report  # it ran, escapees and all
-    for _ in range(50):
-        alive = [pid for pid in os.listdir("/proc") if tag.encode() in _cmdline(pid)]
-        if not alive:
-            break
-        time.sleep(0.1)
-    assert alive == [], [_cmdline(pid) for pid in alive]
+    assert surviving(tag.encode()) == []
 
 
 def test_a_notebook_without_master_is_flagged(tmp_path):
@@ -378,12 +373,18 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
     assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
     swallowed = graded[True]["swallows_signal"]
     assert (swallowed["total"], swallowed["status"]) == (1, "timeout")
-    for _ in range(50):  # killed processes take a moment to go
-        leftovers = [pid for pid in os.listdir("/proc") if b"bplib-grade-" in _cmdline(pid)]
-        if not leftovers:
-            break
+    assert surviving(b"bplib-grade-") == []
+
+
+def surviving(needle, wait=5.0):
+    """Command lines of the processes whose command line holds ``needle``, after giving killed
+    processes up to ``wait`` seconds to go."""
+    end = time.monotonic() + wait
+    while True:
+        alive = [cmd for cmd in map(_cmdline, os.listdir("/proc")) if needle in cmd]
+        if not alive or time.monotonic() > end:
+            return alive
         time.sleep(0.1)
-    assert leftovers == [], [_cmdline(pid) for pid in leftovers]
 
 
 def _cmdline(pid):
