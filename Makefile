@@ -54,10 +54,10 @@ sysdeps-test:
 vendor:
 	@tools/fetch_vendor.sh
 
-# The execution cache does not see changes to bplib or to the locked packages, so it is
+# The execution cache does not see changes to bplib, bpcourse or the locked packages, so it is
 # dropped whenever either changes; an unchanged rebuild reuses it.
 book: venv sysdeps vendor
-	@hash=$$(cat bplib/*.py requirements.lock | sha256sum | cut -c1-16); \
+	@hash=$$(cat bplib/*.py bpcourse/*.py bpcourse/*.js requirements.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache; fi; \
 	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
@@ -81,7 +81,7 @@ bench: venv
 # set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).
 # tools/jupyter_nodelay.py turns off Nagle's algorithm on kernel websockets: without it a live
 # lab's round trip waits ~40 ms for a delayed TCP acknowledgement. Kernels listen on Unix
-# sockets, which no other program can take from them (see tools/ipc_kernel.py).
+# sockets, which no other program can take from them (see bpcourse/kernel.py).
 lab: venv sysdeps exercises
 	PYTHONPATH=tools $(BIN)/jupyter lab --ServerApp.jpserver_extensions="{'jupyter_nodelay': True}" \
 	  --KernelManager.transport=ipc \
@@ -90,7 +90,7 @@ lab: venv sysdeps exercises
 # Learners' own copies of the exercise notebooks, without the solutions, in my_exercises/
 # (git-ignored). A copy that already exists is never overwritten: it holds your work.
 exercises: venv
-	@rm -rf _build/student && $(PY) -m bplib.grade release exercises --out _build/student >/dev/null
+	@rm -rf _build/student && $(PY) -m bpcourse.grade release exercises --out _build/student >/dev/null
 	@mkdir -p my_exercises && for f in _build/student/*.md; do \
 	  [ -e my_exercises/$$(basename $$f) ] || cp $$f my_exercises/; done
 	@echo "your exercise notebooks are in my_exercises/ (copies you already had were kept)"

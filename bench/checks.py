@@ -1,7 +1,7 @@
 """`python bench/checks.py`: how long each exercise check takes with its reference solution.
 
 A check draws three random input sets, computes the oracle's answer for each and runs the
-learner's function on it; ``bplib.check.run_task`` is timed whole, with the reference solution
+learner's function on it; ``bpcourse.check.run_task`` is timed whole, with the reference solution
 of each task taken from its master notebook in exercises/. Target: every median under 0.2 s,
 so that a learner re-running a check cell never waits.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jupytext
 
-from bplib.check import TASKS, run_task
+from bpcourse.check import TASKS, run_task
 
 EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
 TARGET = 0.2  # seconds per check

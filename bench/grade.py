@@ -2,7 +2,7 @@
 2-core machine) and the kernel's memory baseline, which the --memory-mb limit must clear.
 
 Thirty submissions are the student versions of exercises/ filled with the reference solutions,
-cycling through the notebooks; each runs in its own kernel exactly as `python -m bplib.grade`
+cycling through the notebooks; each runs in its own kernel exactly as `python -m bpcourse.grade`
 runs it.
 """
 import os
@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bplib import grade
-from bplib.check import TASKS
+from bpcourse import grade
+from bpcourse.check import TASKS
+from bpcourse.kernel import Kernel
 
 SUBMISSIONS = 30
 
@@ -36,7 +37,7 @@ def filled_submissions(folder, count):
 
 def kernel_baseline_mb():
     """Address space (VmPeak) and data (VmData) of a grading kernel after `import numpy`."""
-    kernel = grade.Kernel(grade.Limits())
+    kernel = Kernel()
     try:
         kernel.wait_ready(30)
         kernel.run("import numpy\nprint(open('/proc/self/status').read())", 30)

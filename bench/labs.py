@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bplib import labs
-from bplib.widgets import Lab, static_html
+from bpcourse import labs
+from bpcourse.widgets import Lab, static_html
 
 MOVES = 30
 DRAG = {"lr": ("lr", labs.LABS["lr"]["controls"][0]["grid"][3:]),   # 0.01 to 3, and back

@@ -116,6 +116,19 @@ class Layer:
         return validate.check_dout(dout, where, self.out_shape)
 
 
+def parameter_list(parameters, where):
+    """The parameters as a list, or TypeError naming the first entry that is not a Parameter."""
+    if isinstance(parameters, (Layer, Parameter)) or not hasattr(parameters, "__iter__"):
+        raise TypeError(f"{where}: parameters is a {type(parameters).__name__}; "
+                        "expected a list of Parameters such as model.parameters()")
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where}: parameters[{i}] has type {type(p).__name__}; "
+                            "expected a Parameter (pass model.parameters())")
+    return params
+
+
 class Linear(Layer):
     r"""Affine layer $\text{out} = XW + b$.
 

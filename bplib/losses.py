@@ -5,6 +5,7 @@ of the last layer's backward.
 import numpy as np
 
 from . import validate
+from .layers import parameter_list
 
 
 def mse_loss(y_hat, y):
@@ -97,7 +98,7 @@ def l2_penalty(parameters, lam):
     """
     lam = validate.check_number(lam, "lam", "l2_penalty", lambda v: v >= 0, "a number >= 0")
     total = 0.0
-    for p in validate.check_parameters(parameters, "l2_penalty"):
+    for p in parameter_list(parameters, "l2_penalty"):
         total += 0.5 * lam * float(np.sum(p.value**2))
         p.grad += lam * p.value
     return total

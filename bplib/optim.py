@@ -6,6 +6,7 @@ in place, so the layers see the new weights without being told.
 import numpy as np
 
 from . import validate
+from .layers import parameter_list
 
 
 class SGD:
@@ -19,7 +20,7 @@ class SGD:
     """
 
     def __init__(self, parameters, lr, momentum=0.0, weight_decay=0.0):
-        self.parameters = validate.check_parameters(parameters, "SGD")
+        self.parameters = parameter_list(parameters, "SGD")
         self.lr = lr
         self.momentum = validate.check_number(momentum, "momentum", "SGD", lambda m: 0 <= m < 1,
                                               "a number in [0, 1)")
@@ -54,7 +55,7 @@ class SGD:
 
 def grad_norm(parameters):
     r"""Global gradient norm $\sqrt{\sum_p \lVert p.\text{grad}\rVert^2}$ over all parameters."""
-    params = validate.check_parameters(parameters, "grad_norm")
+    params = parameter_list(parameters, "grad_norm")
     return float(np.sqrt(sum(np.sum(p.grad**2) for p in params)))
 
 
@@ -63,7 +64,7 @@ def clip_grad_norm(parameters, max_norm):
 
     Returns the norm before clipping (useful to log: spikes show exploding gradients).
     """
-    params = validate.check_parameters(parameters, "clip_grad_norm")
+    params = parameter_list(parameters, "clip_grad_norm")
     validate.check_number(max_norm, "max_norm", "clip_grad_norm", lambda m: m > 0, "a number > 0")
     total = grad_norm(params)
     if total > max_norm:

@@ -3,10 +3,13 @@ r"""The training loop: forward, loss, backward, update, with a record of what ha
 ``fit`` repeats, for every step: ``model.train()``; ``zero_grad``; forward; loss; backward;
 record the global gradient norm (before any clipping); clip; ``optimizer.step()``. It stops early
 when the loss stops being a finite number or grows past ``1e6`` times the first loss, and says
-so in ``History.diverged_at``. A progress bar (tqdm) is shown unless the environment variable
-``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book builds stay quiet).
+so in ``History.diverged_at``. A one-line progress bar is written to stderr unless the
+environment variable ``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book
+builds stay quiet).
 """
 import os
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,8 +67,18 @@ def _loss_fn(loss):
     return LOSSES[loss]
 
 
-def _show_progress(progress):
-    return not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
+class _Progress:
+    """``fit [#####.....] 40/80 steps, loss 0.3123`` on stderr, redrawn in place at most 10 times
+    a second (and at the end); nothing at all when ``show`` is false."""
+
+    def __init__(self, total, show):
+        self.total, self.show, self.drawn = total, show, 0.0
+
+    def update(self, done, loss, final=False):
+        if self.show and (final or time.monotonic() - self.drawn > 0.1):
+            self.drawn, filled = time.monotonic(), 20 * done // self.total
+            sys.stderr.write(f"\rfit [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} "
+                             f"steps, loss {loss:.4g}" + ("\n" if final else ""))
 
 
 def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
@@ -81,7 +94,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     - batch_size: None for the full batch (in order); else shuffled mini-batches from
       ``data.minibatches`` drawn with ``rng`` (an int seed makes them reproducible).
     - clip: the largest global gradient norm allowed (``optim.clip_grad_norm``), or None.
-    - progress: None shows a tqdm bar unless ``BPLIB_NO_PROGRESS`` is set; True/False force it.
+    - progress: None shows a progress bar unless ``BPLIB_NO_PROGRESS`` is set; True/False force it.
     - X_val, y_val: evaluated (eval mode) after every epoch.
 
     Returns a ``History``.
@@ -96,11 +109,10 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     n_batches = 1 if batch_size is None else -(-len(X) // batch_size)
     total = steps if steps is not None else epochs * n_batches
     rng, history = as_rng(rng), History()
-    from tqdm.auto import tqdm  # here: in a notebook it loads ipywidgets
-
+    show = not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
+    bar = _Progress(total, show)
     # overflow is detected below (divergence), not printed as a RuntimeWarning
-    with tqdm(total=total, desc="fit", unit="step",
-              disable=not _show_progress(progress)) as bar, np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
         while history.steps < total and history.diverged_at is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
             epoch = []
@@ -119,8 +131,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                     break
                 optimizer.step()
                 history.steps += 1
-                bar.update()
-                bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+                bar.update(history.steps, value)
                 if history.steps == total:
                     break
             history.epoch_loss.append(float(np.mean(epoch)))
@@ -129,4 +140,5 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 history.val_loss.append(loss_fn(out, y_val)[0])
                 if np.ndim(y_val) == 1:
                     history.val_accuracy.append(float(np.mean(out.argmax(axis=1) == y_val)))
+    bar.update(history.steps, history.final_loss, final=True)
     return history

@@ -117,18 +117,3 @@ def check_dout(dout, where, out_shape):
         raise ValueError(f"{_label(where)}: dout has shape {fmt_shape(arr.shape)}; expected "
                          f"{fmt_shape(out_shape)}, the shape of the output of forward")
     return arr
-
-
-def check_parameters(parameters, where):
-    """The parameters as a list, or TypeError naming the first entry that is not a Parameter."""
-    from .layers import Layer, Parameter  # imported here: layers imports this module
-
-    if isinstance(parameters, (Layer, Parameter)) or not hasattr(parameters, "__iter__"):
-        raise TypeError(f"{_label(where)}: parameters is a {type(parameters).__name__}; "
-                        "expected a list of Parameters such as model.parameters()")
-    params = list(parameters)
-    for i, p in enumerate(params):
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{_label(where)}: parameters[{i}] has type {type(p).__name__}; "
-                            "expected a Parameter (pass model.parameters())")
-    return params

@@ -6,7 +6,7 @@ import pytest
 
 from book import ROOT, build_book
 
-# tools/ holds the book's local Sphinx extension and ipc_kernel, which the tests use too.
+# tools/ holds the book's local Sphinx extension, which the tests load too.
 sys.path.insert(0, str(ROOT / "tools"))
 
 # Kernels started by the tests (and by the book builds they run) inherit this: no progress bars.

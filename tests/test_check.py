@@ -1,4 +1,4 @@
-"""bplib.check: every exercise's reference solution passes its check, every classic mistake
+"""bpcourse.check: every exercise's reference solution passes its check, every classic mistake
 fails with the right diagnosis, and nothing a learner writes makes a check raise."""
 import copy
 import functools
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from book import ROOT
-from bplib.check import TASKS, check, passed, progress, run_task, tasks_of
+from bpcourse.check import TASKS, check, passed, progress, run_task, tasks_of
 from bplib.losses import softmax, softmax_cross_entropy
 
 EXERCISES = ROOT / "exercises"
@@ -391,7 +391,7 @@ def test_learner_cannot_change_the_oracles_inputs(name):
 
 @pytest.mark.parametrize("name", TASKS)
 def test_oracle_and_compare_are_pure_and_work_on_what_the_grader_loads(name):
-    """As bplib.grade does: arguments through .npy (0-d arrays become Python numbers), the
+    """As bpcourse.grade does: arguments through .npy (0-d arrays become Python numbers), the
     learner's outputs back the same way, compared in this process."""
     task = TASKS[name]
     args = task.make_inputs(np.random.default_rng(3))

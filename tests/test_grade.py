@@ -21,7 +21,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from bplib import grade
+from bpcourse import grade, kernel
 
 pytestmark = pytest.mark.xdist_group("grade")  # kernels: keep these on one worker
 
@@ -98,7 +98,7 @@ def test_each_misbehaviour_scores_what_it_earned_with_the_reason(batch, name):
 
 def test_megabytes_of_output_are_cut_and_still_graded(batch):
     report = batch[0]["prints"]
-    assert len(report["output"]) < grade.OUTPUT_CAP + 100
+    assert len(report["output"]) < kernel.OUTPUT_CAP + 100
     assert re.search(r"\[\.\.\. \d{7} more characters\]$", report["output"])
 
 
@@ -204,7 +204,7 @@ def test_instructor_flow_end_to_end(released, tmp_path):
     (tmp_path / "cases.py").write_text(
         "import numpy as np\nCASES = {'softmax': [(np.array([[1000.0, 0.0], [0.0, -1000.0]]),)]}\n")
     out = tmp_path / "grades"
-    command = [sys.executable, "-m", "bplib.grade", str(tmp_path / "reference"),
+    command = [sys.executable, "-m", "bpcourse.grade", str(tmp_path / "reference"),
                str(tmp_path / "wrong"), "--out", str(out), "--workers", "2", "--seed", "x",
                "--cases", str(tmp_path / "cases.py"), "--timeout-cell", "20"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -317,7 +317,7 @@ def test_self_check_prints_a_table_and_writes_nothing(tmp_path, capsys, monkeypa
 
 
 def test_sandbox_without_bubblewrap_refuses_to_run(monkeypatch, tmp_path):
-    monkeypatch.setattr(grade.shutil, "which", lambda name: None)
+    monkeypatch.setattr(kernel.shutil, "which", lambda name: None)
     with pytest.raises(SystemExit, match="bubblewrap.*refusing to run unsandboxed"):
         grade.main([str(FIXTURES / "submissions"), "--out", str(tmp_path), "--sandbox"],
                    tasks=TOY)

@@ -1,11 +1,11 @@
 """Kernels started by the book build and by the notebook tests listen on Unix sockets, so no
-other process can take their ports between the choice and the bind (tools/ipc_kernel.py)."""
+other process can take their ports between the choice and the bind (bpcourse/kernel.py)."""
 import os
 import types
 
 import nbclient
 import nbformat
-from ipc_kernel import IPCKernelManager
+from bpcourse.kernel import IPCKernelManager
 
 ASK_TRANSPORT = (
     "import json, ipykernel.connect\n"

@@ -30,7 +30,7 @@ def lab(tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("labhome")
     # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension, kernels
-    # on Unix sockets (tools/ipc_kernel.py says why).
+    # on Unix sockets (bpcourse/kernel.py says why).
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tools"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}

@@ -1,4 +1,4 @@
-"""bplib.labs and bplib.widgets: the labs show what the chapters claim, the same seed gives the
+"""bpcourse.labs and bpcourse.widgets: the labs show what the chapters claim, the same seed gives the
 same frame, the live widget turns controls into frames, and the static version stays small and
 offline.
 
@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pytest
 
-from bplib import labs
-from bplib.widgets import Lab, depth_lab, init_lab, lr_lab, static_html
+from bpcourse import labs
+from bpcourse.widgets import Lab, depth_lab, init_lab, lr_lab, static_html
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

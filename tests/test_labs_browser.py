@@ -26,15 +26,15 @@ kernelspec: {display_name: Python 3, language: python, name: python3}
 # Labs
 
 ```{code-cell} ipython3
-from bplib.widgets import lr_lab; lr_lab()
+from bpcourse.widgets import lr_lab; lr_lab()
 ```
 
 ```{code-cell} ipython3
-from bplib.widgets import init_lab; init_lab()
+from bpcourse.widgets import init_lab; init_lab()
 ```
 
 ```{code-cell} ipython3
-from bplib.widgets import depth_lab; depth_lab()
+from bpcourse.widgets import depth_lab; depth_lab()
 ```
 """
 
@@ -292,7 +292,7 @@ def test_live_lab_in_jupyterlab(browser, lab):  # noqa: F811
     notebook = ROOT / "_build" / "lab_live_test.ipynb"
     notebook.parent.mkdir(exist_ok=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from bplib.widgets import lr_lab; lr_lab()")])
+        "from bpcourse.widgets import lr_lab; lr_lab()")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, notebook)

@@ -8,11 +8,11 @@ from pathlib import Path
 import jupytext
 import nbclient
 import pytest
-from ipc_kernel import IPCKernelManager
+from bpcourse.kernel import IPCKernelManager
 
 from book import ROOT, notebook_sources
-from bplib.check import tasks_of
-from bplib.grade import release
+from bpcourse.check import tasks_of
+from bpcourse.grade import release
 
 
 @pytest.mark.parametrize("path", notebook_sources(), ids=lambda p: str(p.relative_to(ROOT)))

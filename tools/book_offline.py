@@ -6,10 +6,10 @@ already been declared", and it points at a CDN. The book has no thebe button, so
 drops thebe's scripts from every page.
 
 It also makes the notebooks' kernels talk over Unix sockets instead of TCP ports (see
-tools/ipc_kernel.py): a kernel that loses its port to another process dies at start, and the
+bpcourse/kernel.py): a kernel that loses its port to another process dies at start, and the
 whole build fails with it.
 """
-from ipc_kernel import use_ipc_kernels_in_jupyter_cache
+from bpcourse.kernel import use_ipc_kernels_in_jupyter_cache
 
 
 def _is_thebe(script):

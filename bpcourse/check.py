@@ -7,7 +7,7 @@ take finite differences of a given forward function, or test properties. A wrong
 message naming it, its first wrong entry with the expected and the actual value, and the likely
 cause: a tag from ``CAUSES`` or "arity", "error", "threshold", "values".
 
-What the grader (``bplib.grade``) relies on: ``task.make_inputs(rng)`` returns the arguments
+What the grader (``bpcourse.grade``) relies on: ``task.make_inputs(rng)`` returns the arguments
 (numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
 an array or a number, or a tuple of them (lists are not tuples); ``task.compare(args,
 task.expected(*args), got)`` returns a ``Result`` and is pure.
@@ -21,12 +21,12 @@ from typing import Callable
 
 import numpy as np
 
-from . import data
-from .engine import Value
-from .gradcheck import numerical_gradient, rel_error
-from .init import as_rng
-from .layers import LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh, sigmoid
-from .losses import mse_loss, softmax, softmax_cross_entropy
+from bplib import data
+from bplib.engine import Value
+from bplib.gradcheck import numerical_gradient, rel_error
+from bplib.init import as_rng
+from bplib.layers import LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh, sigmoid
+from bplib.losses import mse_loss, softmax, softmax_cross_entropy
 
 CAUSES = {
     "shape": "a gradient has the shape of the thing it is the gradient of",

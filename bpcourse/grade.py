@@ -1,9 +1,9 @@
 r"""Release student versions of the exercise notebooks, and grade what learners hand in.
 
-    python -m bplib.grade release exercises/ --out student/ [--ipynb]
-    python -m bplib.grade SUBMISSIONS... --out grades/ [--seed SECRET] [--cases hidden.py]
+    python -m bpcourse.grade release exercises/ --out student/ [--ipynb]
+    python -m bpcourse.grade SUBMISSIONS... --out grades/ [--seed SECRET] [--cases hidden.py]
         [--workers 2] [--timeout-cell 30] [--timeout-notebook 300] [--memory-mb 1024] [--sandbox]
-    python -m bplib.grade --self exercises/
+    python -m bpcourse.grade --self exercises/
 
 **Release.** Every block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's
 markers, so nbgrader takes the masters as they are) becomes ``raise NotImplementedError("fill in
@@ -20,21 +20,16 @@ compares it with the reference in its own process. Nothing from the kernel is un
 believed, so patching numpy or ``check`` in the notebook changes nothing.
 """
 import argparse
-import contextlib
 import csv
 import hashlib
 import json
 import os
-import queue
 import re
 import runpy
 import secrets
 import shutil
-import signal
 import stat
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,29 +37,17 @@ from pathlib import Path
 
 import jupytext
 import numpy as np
-from jupyter_client import BlockingKernelClient
-from jupyter_client.connect import write_connection_file
+
+from .kernel import KILLED, MESSAGE_CAP, Kernel, sandbox_command
 
 EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"  # found anywhere in a line, as nbgrader does
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([^"']+)["']""")
 STATUSES = ("ok", "error", "memory", "timeout", "kernel died")  # from best to worst
-STOPS = {"dead": "kernel died", "killed": "timeout: it ignored the interrupt, kernel killed",
+STOPS = {"dead": "kernel died", "killed": KILLED,
          "late": "timeout: notebook time limit"}  # why no further task can run
 RANDOM_CASES = 3
-OUTPUT_CAP = 10_000  # characters of printed output kept per notebook
-MESSAGE_CAP = 300  # characters kept of an error message
 RESULT_CAP = 64 << 20  # bytes: a larger result file is refused, not loaded
-GRACE = 1.0  # seconds an interrupted cell gets to stop before the kernel is killed
-MARKER = "BPLIB_GRADE_KERNEL"  # in the kernel's environment, inherited by all it starts
-
-# The kernel's launcher: set the limits (address space, data, file size), then become the kernel.
-LAUNCH = """import os, resource, sys
-limit = int(sys.argv[1]) << 20
-for r in (resource.RLIMIT_AS, resource.RLIMIT_DATA, resource.RLIMIT_FSIZE):
-    resource.setrlimit(r, (limit, limit))
-os.execv(sys.executable, [sys.executable] + sys.argv[2:])
-"""
 
 # Runs in the learner's kernel: load the arguments, call the function, save what it returns.
 CALL = """def _bplib_grade_call(name, folder):
@@ -189,137 +172,6 @@ def release(masters, out, ipynb=False):
     return written
 
 
-def sandbox_command(folder):
-    """bubblewrap: the kernel sees its folder (writable), Python, the venv, bplib and the system
-    libraries (read-only); no network, no other processes, no other files."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise SystemExit("--sandbox needs bubblewrap (Debian: apt-get install bubblewrap), "
-                         "which is not installed; refusing to run unsandboxed")
-    # No --new-session: bwrap and the kernel stay in the process group made for the kernel,
-    # which has no terminal, so one killpg ends them all.
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--dev", "/dev", "--proc", "/proc",
-           "--tmpfs", "/tmp"]
-    for path in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(path):  # merged /usr: /lib -> usr/lib
-            cmd += ["--symlink", os.readlink(path), path]
-        elif os.path.exists(path):
-            cmd += ["--ro-bind", path, path]
-    for path in sorted({sys.prefix, sys.base_prefix, str(Path(__file__).parent)}):
-        cmd += ["--ro-bind", path, path]
-    return cmd + ["--bind", str(folder), str(folder), "--chdir", str(folder), "--"]
-
-
-def pids_marked(marker):
-    """Processes whose environment holds the entry ``marker`` (b"NAME=value"), read from
-    /proc; none where there is no /proc. A process that cleared its environment is not found:
-    --sandbox, whose PID namespace dies with the kernel, is the answer to that."""
-    found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if marker in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:  # gone meanwhile, or not ours
-                pass
-    return found
-
-
-class Kernel:
-    """An IPython kernel in its own process, session and temporary folder, with limits."""
-
-    def __init__(self, limits):
-        self.folder = folder = Path(tempfile.mkdtemp(prefix="bplib-grade-"))
-        conn = str(folder / "kernel.json")  # ipc: the sockets are files, reachable in a sandbox
-        write_connection_file(conn, transport="ipc", ip=str(folder / "ipc"),
-                              key=secrets.token_hex(16).encode())
-        cmd = [sys.executable, "-c", LAUNCH, str(limits.memory_mb), "-m", "ipykernel_launcher",
-               "-f", conn, "--HistoryManager.enabled=False"]
-        # A clean environment: nothing of the grader's (its seed, tokens) reaches the learner's
-        # code. One malloc arena per thread would reserve ~450 MB of address space up front.
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
-               "IPYTHONDIR": str(folder / ".ipython"), "MPLCONFIGDIR": str(folder / ".mpl"),
-               "LANG": "C.UTF-8", "MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1",
-               "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "BPLIB_NO_PROGRESS": "1",
-               MARKER: str(folder)}
-        self.marker = f"{MARKER}={folder}".encode()
-        if limits.sandbox:
-            cmd = sandbox_command(folder) + cmd
-        else:  # the kernel exits if the grader dies (in the sandbox, --die-with-parent does it)
-            env["JPY_PARENT_PID"] = str(os.getpid())
-        self.process = subprocess.Popen(cmd, cwd=folder, env=env, start_new_session=True,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        self.client = BlockingKernelClient(connection_file=conn)
-        self.client.load_connection_file()
-        self.client.start_channels()
-        self.output, self.dropped = "", 0
-
-    def wait_ready(self, timeout):
-        """True once the kernel answers on both channels (an iopub subscriber joins late)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            state = self._wait(self.client.kernel_info(), 0.2)[0]
-            if state in ("ok", "dead"):
-                return state == "ok"
-        return False
-
-    def run(self, code, timeout):
-        """Execute ``code``: (state, message), the state "ok" (message None), "error",
-        "timeout" (interrupted), "killed" (it ignored the interrupt) or "dead"."""
-        msg_id = self.client.execute(code, store_history=False, stop_on_error=False,
-                                     allow_stdin=False)
-        state, error = self._wait(msg_id, timeout)
-        if state == "timeout":  # an interrupt request, not a signal: bwrap would die of SIGINT
-            self.client.control_channel.send(self.client.session.msg("interrupt_request", {}))
-            if self._wait(msg_id, GRACE)[0] in ("ok", "error"):
-                return "timeout", f"timed out after {timeout:.3g} s (interrupted)"
-            self.kill()
-            return "killed", STOPS["killed"]
-        if state == "dead":
-            return state, f"kernel died (exit code {self.process.returncode})"
-        return state, error
-
-    def _wait(self, msg_id, timeout):
-        end, error = time.monotonic() + timeout, None
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                return "dead", None
-            try:
-                msg = self.client.iopub_channel.get_msg(timeout=0.05)
-            except queue.Empty:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                kept = content["text"][: max(OUTPUT_CAP - len(self.output), 0)]
-                self.output += kept
-                self.dropped += len(content["text"]) - len(kept)
-            elif kind == "error":
-                error = f"{content['ename']}: {content['evalue']}"[:MESSAGE_CAP]
-            elif kind == "status" and content["execution_state"] == "idle":
-                return ("error" if error else "ok"), error
-        return "timeout", error
-
-    def kill(self):
-        """Kill the kernel, whatever it started in its session, and whatever left the session
-        (setsid, a double fork) but still carries the kernel's marker in its environment."""
-        if self.process.returncode is None:  # not waited for yet, so the pid is still its own
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        for pid in pids_marked(self.marker):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-    def close(self):
-        self.client.stop_channels()
-        self.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
 def call(kernel, function, args, timeout):
     """Call the learner's ``function(*args)`` in the kernel, exchanging ``.npy`` files through a
     folder made for the call: (state, message, result). The folder is used through a file
@@ -396,7 +248,7 @@ def grade_task(kernel, task, cases, timeout):
 class Grader:
     """Grades submissions against the tasks of their master notebooks.
 
-    - tasks: the registry, {name: Task} (``bplib.check.TASKS``).
+    - tasks: the registry, {name: Task} (``bpcourse.check.TASKS``).
     - masters: the folder of master notebooks.
     - seed: the secret the inputs are drawn from (default: new for each run); reports record only
       its hash.
@@ -464,7 +316,7 @@ class Grader:
             return report
         if report["master"] is None:
             event("error", "no master notebook matches its name or heading: graded on its checks")
-        kernel = Kernel(self.limits)
+        kernel = Kernel(self.limits.memory_mb, self.limits.sandbox)
         try:
             shutil.copy(path, kernel.folder)
             stop = self.run_cells(kernel, nb, event, timeout)
@@ -527,8 +379,8 @@ def summary(report, details=False):
 
 
 def main(argv=None, tasks=None):
-    """The command line (see the module's docstring); ``tasks`` replaces bplib.check.TASKS."""
-    parser = argparse.ArgumentParser("python -m bplib.grade", description=__doc__,
+    """The command line (see the module's docstring); ``tasks`` replaces bpcourse.check.TASKS."""
+    parser = argparse.ArgumentParser("python -m bpcourse.grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", type=Path,
                         help="submissions (notebooks or folders), or: release MASTERS")
@@ -553,7 +405,7 @@ def main(argv=None, tasks=None):
     if args.sandbox:
         sandbox_command(".")  # exits now if bubblewrap is missing
     if tasks is None:
-        from bplib.check import TASKS as tasks
+        from bpcourse.check import TASKS as tasks
     hidden = runpy.run_path(str(args.cases))["CASES"] if args.cases else None
     limits = Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, args.sandbox)
     reports = []

@@ -3,7 +3,7 @@ r"""The numbers behind the book's three labs: one *frame* per setting of a lab's
 A frame is a JSON-able dict (floats rounded to 4 significant digits, ``None`` where a value is
 not finite) that ``lab.js`` draws, with a ``readout`` line summing it up. ``LABS`` describes
 each lab's controls: the range a live lab offers (``min``/``max``, or the options of a select)
-and the ``grid`` of values the static book precomputes. ``bplib.widgets`` shows the same lab
+and the ``grid`` of values the static book precomputes. ``bpcourse.widgets`` shows the same lab
 live in JupyterLab and as precomputed frames in the HTML book.
 
 - ``lr_frame``: gradient descent on $L(w, b) = \text{mean}((wx + b - y)^2)$ for the points of
@@ -19,12 +19,12 @@ import math
 
 import numpy as np
 
-from . import data
-from .diagnostics import deep_net, layer_stats
-from .layers import Linear
-from .losses import mse_loss
-from .optim import SGD
-from .train import fit
+from bplib import data
+from bplib.diagnostics import deep_net, layer_stats
+from bplib.layers import Linear
+from bplib.losses import mse_loss
+from bplib.optim import SGD
+from bplib.train import fit
 
 MOMENTUM = {"SGD": 0.0, "momentum": 0.9}
 W_RANGE, B_RANGE = (-2.0, 6.0), (-3.0, 5.0)   # the (w, b) window of the loss surface

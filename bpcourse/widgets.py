@@ -2,13 +2,13 @@
 
 ``lr_lab()``, ``init_lab()`` and ``depth_lab()`` return a ``Lab``, an anywidget whose view is
 drawn by ``lab.js``. In a kernel, moving a control sends the new ``controls`` to Python, which
-computes the ``frame`` (``bplib.labs``) and sends it back; ``lab.set(lr=1.5)`` does the same from
+computes the ``frame`` (``bpcourse.labs``) and sends it back; ``lab.set(lr=1.5)`` does the same from
 code, and ``lab.frame`` is the current frame. Displayed, a lab also offers a ``text/html``
 version: every frame of the lab's grid, precomputed once per process, with ``lab.js`` inline.
 The book shows that version (``nb_mime_priority_overrides`` in ``_config.yml``); JupyterLab
 shows the widget.
 
-``import bplib`` does not import this module, so numpy-only code never loads the widget stack.
+``import bpcourse`` does not import this module, so numpy-only code never loads the widget stack.
 """
 import functools
 import json
@@ -33,7 +33,7 @@ def static_html(name):
 
 
 class Lab(anywidget.AnyWidget):
-    """One of ``bplib.labs.LABS``, live: ``controls`` in, ``frame`` out (see the module)."""
+    """One of ``bpcourse.labs.LABS``, live: ``controls`` in, ``frame`` out (see the module)."""
 
     _esm = JS + "\nexport default { render: (context) => globalThis.bplibLab.render(context) };\n"
     spec = traitlets.Dict().tag(sync=True)

@@ -1,11 +1,11 @@
-/* bplib/lab.js: draws the frames of bplib's labs (computed by bplib/labs.py) on a canvas, with
+/* bpcourse/lab.js: draws the frames of the book's labs (computed by bpcourse/labs.py) on a canvas, with
    the controls that choose them. Plain JavaScript, no libraries, no network.
 
    One source, two hosts:
    - the static book: a classic script element inside the lab's element calls
      bplibLab.mountStatic(element); the frames were precomputed over a grid of the controls and
      sit in the element as JSON, so a control looks its frame up;
-   - JupyterLab: bplib/widgets.py appends `export default {render}` and runs this as the ES
+   - JupyterLab: bpcourse/widgets.py appends `export default {render}` and runs this as the ES
      module of an anywidget; a control sends its value to the kernel, which sends a frame back. */
 (function () {
   "use strict";
@@ -525,7 +525,7 @@
     for (const script of document.querySelectorAll(`script[type="${type}"]`)) {
       const saved = JSON.parse(script.textContent);
       for (const [id, model] of Object.entries(saved.state || {})) {
-        if ((model.state || {})._anywidget_id === "bplib.widgets.Lab") delete saved.state[id];
+        if ((model.state || {})._anywidget_id === "bpcourse.widgets.Lab") delete saved.state[id];
       }
       script.textContent = JSON.stringify(saved);
     }
