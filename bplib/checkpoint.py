@@ -7,17 +7,8 @@ caches, and then ``layer.backward``. The gradients are exactly those of ``layer`
 Cutting a chain of $n$ layers into segments of $k$ keeps $n/k$ segment inputs plus the caches of
 one segment at a time: about $n/k + k$ arrays, least at $k \approx \sqrt n$.
 """
-import tracemalloc
-
 from . import validate
 from .layers import Layer, Sequential, _check_layer
-
-
-def _walk(layer):
-    """The layer and every layer inside it."""
-    yield layer
-    for _, child in layer.children():
-        yield from _walk(child)
 
 
 class Checkpoint(Layer):
@@ -34,9 +25,9 @@ class Checkpoint(Layer):
     def forward(self, X):
         X = self._input(X)
         self.rng_states = [(sub, sub.rng.bit_generator.state)
-                           for sub in _walk(self.layer) if hasattr(sub, "rng")]
+                           for sub in self.layer.walk() if hasattr(sub, "rng")]
         out = self.layer.forward(X)
-        for sub in _walk(self.layer):  # drop every cache inside
+        for sub in self.layer.walk():  # drop every cache inside
             sub.cache = None
         return self._save(out, X)  # and keep only the input
 
@@ -47,7 +38,7 @@ class Checkpoint(Layer):
             sub.rng.bit_generator.state = state
         self.layer.forward(X)  # the recomputation: caches are back
         dX = self.layer.backward(dout)
-        for sub in _walk(self.layer):
+        for sub in self.layer.walk():
             sub.cache = None
         return dX
 
@@ -67,13 +58,3 @@ def checkpoint_sequential(model, every):
                           "an int >= 1", integer=True)
     groups = [Sequential(*model.layers[i:i + every]) for i in range(0, len(model), every)]
     return Sequential(*(Checkpoint(group) for group in groups))
-
-
-def peak_memory(f, *args):
-    """``(f(*args), peak)``: peak is the most bytes that were allocated at once while f ran,
-    as ``tracemalloc`` counts them (numpy reports its arrays to it). Starts and stops tracing."""
-    tracemalloc.start()
-    try:
-        return f(*args), tracemalloc.get_traced_memory()[1]  # f runs first
-    finally:
-        tracemalloc.stop()

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import init as initializers
-from .layers import ACTIVATIONS, BatchNorm1d, Linear, ReLU, Residual, Sequential, _activation
-from .train import LOSSES
+from . import losses
+from .layers import (
+    ACTIVATIONS,
+    BatchNorm1d,
+    Linear,
+    ReLU,
+    Residual,
+    Sequential,
+    activation_layer,
+)
 
 
 def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=False, rng=None,
@@ -41,7 +49,7 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
 
     def block(d, w_init):
         norm = [BatchNorm1d(width)] if batchnorm else []
-        return [Linear(d, width, init=w_init, rng=rng), *norm, _activation(activation)]
+        return [Linear(d, width, init=w_init, rng=rng), *norm, activation_layer(activation, "deep_net")]
 
     layers = block(d_in, init)
     for _ in range(depth):
@@ -64,8 +72,7 @@ def split_blocks(model):
 
 def _walk(layer, kind):
     """``layer`` and every layer nested inside it that is an instance of ``kind``."""
-    found = [layer] if isinstance(layer, kind) else []
-    return found + [sub for _, child in layer.children() for sub in _walk(child, kind)]
+    return [sub for sub in layer.walk() if isinstance(sub, kind)]
 
 
 @contextmanager
@@ -99,13 +106,13 @@ def layer_stats(model, X, y, loss="cross_entropy"):
 
     - X: inputs of shape (N, d_in); y: what the loss compares the output with, e.g. integer
       labels of shape (N,) for cross-entropy.
-    - loss: a name in ``bplib.train.LOSSES`` or a function ``(output, y) -> (loss, dout)``.
+    - loss: a name in ``bplib.losses.LOSSES`` or a function ``(output, y) -> (loss, dout)``.
 
     Returns a ``LayerStats``.
     The grads of the model end as they began; its caches (and BatchNorm's running statistics)
     are those of this pass.
     """
-    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    loss_fn = losses.get(loss, "layer_stats")
     blocks, head = split_blocks(model)
     acts, grad_h = [X], []
     with _grads_kept(model):

@@ -55,6 +55,12 @@ class Layer:
         """(name, layer) pairs of the layers inside this one; containers override this."""
         return []
 
+    def walk(self):
+        """This layer and every layer nested inside it, depth first, each once per place."""
+        yield self
+        for _, child in self.children():
+            yield from child.walk()
+
     def named_parameters(self):
         """(name, Parameter) pairs: this layer's by attribute name, then its children's ("0.W")."""
         own = [(name, p) for name, p in vars(self).items() if isinstance(p, Parameter)]
@@ -302,14 +308,17 @@ class Sequential(Layer):
         return ", ".join(repr(layer) for layer in self.layers)
 
 
-def _activation(act):
-    """A fresh activation layer from a name in ACTIVATIONS or a Layer class."""
+def activation_layer(act, where="activation_layer"):
+    """An activation layer: a new one from a name in ACTIVATIONS ("relu") or a Layer class
+    (``Tanh``), or ``act`` itself if it is a Layer (``LeakyReLU(0.1)``)."""
+    if isinstance(act, Layer):
+        return act
     if isinstance(act, str) and act in ACTIVATIONS:
         return ACTIVATIONS[act]()
     if isinstance(act, type) and issubclass(act, Layer):
         return act()
-    raise ValueError(f"mlp: activation = {act!r}; expected one of {sorted(ACTIVATIONS)} "
-                     "or a Layer class such as Tanh")
+    raise ValueError(f"{where}: activation = {act!r}; expected one of {sorted(ACTIVATIONS)}, "
+                     "a Layer class such as Tanh or a layer such as LeakyReLU(0.1)")
 
 
 def mlp(sizes, activation="relu", init="he", rng=None, final_activation=None):
@@ -327,7 +336,7 @@ def mlp(sizes, activation="relu", init="he", rng=None, final_activation=None):
         layers.append(Linear(d_in, d_out, init=init, rng=rng))
         act = activation if i < len(sizes) - 2 else final_activation
         if act is not None:
-            layers.append(_activation(act))
+            layers.append(activation_layer(act, "mlp"))
     return Sequential(*layers)
 
 

@@ -102,3 +102,17 @@ def l2_penalty(parameters, lam):
         total += 0.5 * lam * float(np.sum(p.value**2))
         p.grad += lam * p.value
     return total
+
+
+LOSSES = {"cross_entropy": softmax_cross_entropy, "mse": mse_loss}
+
+
+def get(loss, where="losses.get"):
+    """The loss function ``(y_hat, y) -> (loss, grad)`` named ``loss`` in LOSSES, or ``loss``
+    itself if it is already a function."""
+    if callable(loss):
+        return loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"{where}: loss = {loss!r}; expected one of {sorted(LOSSES)} or a "
+                         "function (y_hat, y) -> (loss, grad)")
+    return LOSSES[loss]

@@ -17,7 +17,6 @@ import numpy as np
 from . import data, losses, optim, validate
 from .init import as_rng
 
-LOSSES = {"cross_entropy": losses.softmax_cross_entropy, "mse": losses.mse_loss}
 DIVERGENCE_FACTOR = 1e6
 
 
@@ -58,15 +57,6 @@ def accuracy(model, X, y):
     return float(np.mean(predict(model, X).argmax(axis=1) == np.asarray(y)))
 
 
-def _loss_fn(loss):
-    if callable(loss):
-        return loss
-    if loss not in LOSSES:
-        raise ValueError(f"fit: loss = {loss!r}; expected one of {sorted(LOSSES)} or a function "
-                         "(y_hat, y) -> (loss, grad)")
-    return LOSSES[loss]
-
-
 class _Progress:
     """``fit [#####.....] 40/80 steps, loss 0.3123`` on stderr, redrawn in place at most 10 times
     a second (and at the end); nothing at all when ``show`` is false."""
@@ -99,7 +89,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
 
     Returns a ``History``.
     """
-    loss_fn = _loss_fn(loss)
+    loss_fn = losses.get(loss, "fit")
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     # The data's own gradient is never needed; a model of your own with only backward works too.
     backward = getattr(model, "backward_params", None) or model.backward

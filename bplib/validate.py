@@ -35,7 +35,7 @@ def as_float(x, name, where):
         return x
     try:
         arr = np.asarray(x)
-    except ValueError as err:  # numpy refuses ragged nested lists
+    except ValueError:  # numpy refuses ragged nested lists
         raise TypeError(f"{_label(where)}: {name} is not a rectangular array of numbers "
                         "(rows of different lengths?)") from None
     if arr.dtype.kind not in "biuf":

@@ -32,16 +32,6 @@ def _new_axes(ax, figsize):
     return ax if ax is not None else _figure(figsize).add_subplot()
 
 
-def _activation_layer(act):
-    """A layer from a name in ``bplib.layers.ACTIVATIONS`` or an activation layer itself."""
-    if isinstance(act, layers.Layer):
-        return act
-    if act in layers.ACTIVATIONS:
-        return layers.ACTIVATIONS[act]()
-    raise ValueError(f"plot_activations: activation {act!r}; expected one of "
-                     f"{sorted(layers.ACTIVATIONS)} or a layer such as LeakyReLU(0.1)")
-
-
 def plot_activations(activations=("sigmoid", "tanh", "relu", "leaky_relu"), z=None,
                      derivative=True, ncols=2):
     r"""One panel per activation: $\phi(z)$ and (dashed) its derivative $\phi'(z)$.
@@ -55,7 +45,7 @@ def plot_activations(activations=("sigmoid", "tanh", "relu", "leaky_relu"), z=No
     Returns a Figure with ``len(activations)`` axes, each holding 1 or 2 lines.
     """
     z = np.linspace(-5.0, 5.0, 401) if z is None else np.asarray(z, dtype=float)
-    acts = [_activation_layer(a) for a in activations]
+    acts = [layers.activation_layer(a, "plot_activations") for a in activations]
     ncols = min(ncols, len(acts))
     nrows = -(-len(acts) // ncols)
     fig = _figure((3.2 * ncols, 2.4 * nrows))

@@ -8,7 +8,8 @@ import pytest
 from registry import randn
 from threadpoolctl import threadpool_limits
 
-from bplib.checkpoint import Checkpoint, checkpoint_sequential, peak_memory
+from bplib.checkpoint import Checkpoint, checkpoint_sequential
+from bplib.measure import peak_memory
 from bplib.layers import BatchNorm1d, Dropout, Linear, Residual, Sequential, Tanh, mlp
 
 

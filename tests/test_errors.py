@@ -109,6 +109,8 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
      "minibatches: X has shape (5, 2) and y has shape (4,); expected the same number of rows"),
     (lambda: data.moons(n=200, noise=-0.1), ValueError,
      "moons: noise = -0.1; expected a number >= 0"),
+    # ---- careless use: empty batches, fit, layers used twice, optimisers, non-finite values ----
+    # ---- the scalar engine and forward mode: domain and range, forward and backward ----
 ]
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from bplib.checkpoint import checkpoint_sequential, peak_memory
+from bplib.checkpoint import checkpoint_sequential
+from bplib.measure import peak_memory
 from bplib.layers import mlp
 from bplib.losses import masked_softmax_cross_entropy, mse_loss, softmax_cross_entropy
 from bplib.precision import LossScaler, cast_parameters
