@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv sysdeps sysdeps-test vendor book test bench lab exercises notebooks lock clean
+.PHONY: help venv sysdeps sysdeps-test vendor book test test-pyodide-numpy bench lab exercises notebooks lock clean
 
 help:
 	@echo "make book       build the HTML book (every notebook executed) into _build/html"
@@ -66,6 +66,26 @@ book: venv sysdeps vendor
 
 test: venv sysdeps-test vendor
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-pyodide-numpy
+
+# The book's code also runs in the reader's browser, on Pyodide 0.27.7, whose numpy is 2.0.2 and
+# matplotlib 3.8.4 (with pyparsing 3.1.2). The library's and the learner checks' unit tests run
+# once more against exactly those, in an environment of their own (the lock, those three changed).
+PYODIDE_VENV := .venv-pyodide-numpy
+PYODIDE_PINS := numpy==2.0.2 matplotlib==3.8.4 pyparsing==3.1.2
+$(PYODIDE_VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(PYODIDE_VENV)/bin/python || $(PYTHON) -m venv $(PYODIDE_VENV)
+	@grep -vE '^(numpy|matplotlib|pyparsing)==' requirements.lock > $(PYODIDE_VENV)/requirements.txt
+	$(PYODIDE_VENV)/bin/python -m pip install -q -r $(PYODIDE_VENV)/requirements.txt $(PYODIDE_PINS) 2>&1 \
+	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(PYODIDE_VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+test-pyodide-numpy: $(PYODIDE_VENV)/.installed
+	@# PyTorch joins the comparisons here too when the main environment has it (as in CI).
+	@if $(PY) -c "import torch" 2>/dev/null && ! $(PYODIDE_VENV)/bin/python -c "import torch" 2>/dev/null; then \
+	  $(PYODIDE_VENV)/bin/python -m pip install -q torch==$$($(PY) -c "import torch; print(torch.__version__.split('+')[0])"); fi
+	BPLIB_EXPECT_VERSIONS="$(PYODIDE_PINS)" $(PYODIDE_VENV)/bin/python -m pytest -m "not book and not browser and not jupyter"
 
 # glibc maps each large array afresh by default, and the page faults that follow depend on the
 # order of frees, not on the code being measured; fixed thresholds make the ratios repeatable.

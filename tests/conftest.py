@@ -1,3 +1,4 @@
+import importlib.metadata
 import os
 import sys
 from pathlib import Path
@@ -25,3 +26,18 @@ def built_book(tmp_path_factory):
         html = Path(reuse) / "_build" / "html"
         return 0, f"(reused {html})", html
     return build_book(tmp_path_factory.mktemp("book"))
+
+
+def pytest_configure(config):
+    """`make test-pyodide-numpy` sets BPLIB_EXPECT_VERSIONS="numpy==2.0.2 ...": the run stops at
+    once unless those are the versions installed (a resolver that quietly picked another numpy
+    would prove nothing)."""
+    for pin in os.environ.get("BPLIB_EXPECT_VERSIONS", "").split():
+        name, version = pin.split("==")
+        if importlib.metadata.version(name) != version:
+            pytest.exit(f"expected {pin}, found {name} {importlib.metadata.version(name)}", 2)
+
+
+def pytest_report_header(config):
+    return "numpy " + importlib.metadata.version("numpy") + ", matplotlib " + \
+        importlib.metadata.version("matplotlib")

@@ -23,7 +23,8 @@ import pytest
 
 from bpcourse import grade, kernel
 
-pytestmark = pytest.mark.xdist_group("grade")  # kernels: keep these on one worker
+pytestmark = [pytest.mark.jupyter,
+              pytest.mark.xdist_group("grade")]  # kernels: keep these on one worker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grade"
 TOY = runpy.run_path(str(FIXTURES / "tasks.py"))["TASKS"]

@@ -126,3 +126,4 @@ def test_import_stays_light():
     loaded = set(ast.literal_eval(result.stdout))
     heavy = {"matplotlib", "sklearn", "torch", "scipy", "bpcourse"} | JUPYTER
     assert not loaded & heavy, loaded & heavy
+

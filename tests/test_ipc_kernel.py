@@ -5,7 +5,11 @@ import types
 
 import nbclient
 import nbformat
+import pytest
+
 from bpcourse.kernel import IPCKernelManager
+
+pytestmark = pytest.mark.jupyter  # kernels: not in the numpy 2.0.2 run
 
 ASK_TRANSPORT = (
     "import json, ipykernel.connect\n"

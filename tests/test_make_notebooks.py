@@ -2,8 +2,10 @@
 import subprocess
 
 import nbformat
-
+import pytest
 from book import ROOT, notebook_sources
+
+pytestmark = pytest.mark.jupyter  # kernels: not in the numpy 2.0.2 run
 
 
 def test_make_notebooks_writes_an_ipynb_per_source():
