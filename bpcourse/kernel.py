@@ -1,23 +1,20 @@
-"""Jupyter kernels for the course machinery: started over Unix sockets, limited, and killed
-with everything they started.
+"""Jupyter kernels for the course machinery, all started one way: by a jupyter_client kernel
+manager whose kernel listens on Unix sockets in a folder of its own (``PrivateSockets``).
 
-Two users, one way of listening:
+- ``IPCKernelManager``: for the book build (jupyter-cache) and the notebook tests (nbclient).
+- ``LimitedKernelManager`` under ``Kernel``: the grader's kernel, one per submission, in its own
+  process session and temporary folder, behind a launcher that sets limits on memory and file
+  size (and, with --sandbox, bubblewrap); ``Kernel`` adds time limits and kills everything the
+  kernel started.
 
-- ``Kernel``: the grader's kernel, one per submission, in its own process session and temporary
-  folder, with limits on memory, file size and time, optionally under bubblewrap.
-- ``IPCKernelManager``: jupyter_client's kernel manager for the book build (jupyter-cache) and
-  the notebook tests.
-
-Both listen on Unix sockets in a folder made for the kernel (``ipc_endpoint``), never on TCP
-ports. jupyter_client picks free TCP ports, closes them, and the kernel binds them later: any
-other process that takes one in between (another kernel starting, a browser) makes the kernel
-die with "Kernel died before replying to kernel_info". A socket in a private folder cannot be
-taken.
+Why Unix sockets: jupyter_client picks free TCP ports, closes them, and the kernel binds them
+later; any other process that takes one in between (another kernel starting, a browser) makes
+the kernel die with "Kernel died before replying to kernel_info". A socket in a private folder
+cannot be taken.
 """
 import contextlib
 import os
 import queue
-import secrets
 import shutil
 import signal
 import subprocess
@@ -26,10 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyter_client import BlockingKernelClient
-from jupyter_client.connect import write_connection_file
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import default
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+from traitlets import HasTraits, List, Unicode, default
 
 OUTPUT_CAP = 10_000  # characters of printed output kept per kernel
 MESSAGE_CAP = 300  # characters kept of an error message
@@ -98,11 +93,11 @@ class Kernel:
 
     def __init__(self, memory_mb=1024, sandbox=False):
         self.folder = folder = Path(tempfile.mkdtemp(prefix="bplib-grade-"))
-        conn = str(folder / "kernel.json")  # ipc: the sockets are files, reachable in a sandbox
-        write_connection_file(conn, transport="ipc", ip=ipc_endpoint(folder),
-                              key=secrets.token_hex(16).encode())
-        cmd = [sys.executable, "-c", LAUNCH, str(memory_mb), "-m", "ipykernel_launcher",
-               "-f", conn, "--HistoryManager.enabled=False"]
+        # The sockets live in the kernel's folder, the one folder a sandboxed kernel can see.
+        self.manager = LimitedKernelManager(socket_folder=str(folder),
+                                            connection_file=str(folder / "kernel.json"))
+        self.manager.launcher = [*(sandbox_command(folder) if sandbox else []),
+                                 sys.executable, "-c", LAUNCH, str(memory_mb)]
         # A clean environment: nothing of the grader's (its seed, tokens) reaches the learner's
         # code. One malloc arena per thread would reserve ~450 MB of address space up front.
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder),
@@ -111,15 +106,14 @@ class Kernel:
                "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "BPLIB_NO_PROGRESS": "1",
                MARKER: str(folder)}
         self.marker = f"{MARKER}={folder}".encode()
-        if sandbox:
-            cmd = sandbox_command(folder) + cmd
-        else:  # the kernel exits if the grader dies (in the sandbox, --die-with-parent does it)
-            env["JPY_PARENT_PID"] = str(os.getpid())
-        self.process = subprocess.Popen(cmd, cwd=folder, env=env, start_new_session=True,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        self.client = BlockingKernelClient(connection_file=conn)
-        self.client.load_connection_file()
+        # Not independent: the kernel exits if the grader dies. In the sandbox the grader's pid
+        # means nothing (another PID namespace); there bwrap's --die-with-parent does it.
+        self.manager.start_kernel(env=env, cwd=str(folder), independent=sandbox,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL,
+                                  extra_arguments=["--HistoryManager.enabled=False"])
+        self.process = self.manager.provisioner.process
+        self.client = self.manager.client()
         self.client.start_channels()
         self.output, self.dropped = "", 0
 
@@ -187,8 +181,11 @@ class Kernel:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class IPCKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernel listens on Unix sockets in its own temporary folder."""
+class PrivateSockets(HasTraits):
+    """For a jupyter_client kernel manager: listen on Unix sockets in ``socket_folder``, a
+    temporary folder made for this kernel (and removed when it ends) unless one is given."""
+
+    socket_folder = Unicode(None, allow_none=True)
 
     @default("transport")
     def _transport_default(self):
@@ -196,16 +193,35 @@ class IPCKernelManager(AsyncKernelManager):
 
     @default("ip")
     def _ip_default(self):
-        self._ipc_folder = tempfile.mkdtemp(prefix="kipc-")  # short: socket paths are limited
-        return ipc_endpoint(self._ipc_folder)
+        if self.socket_folder is None:
+            self.socket_folder = tempfile.mkdtemp(prefix="kipc-")  # short: paths are limited
+            self._made_folder = True
+        return ipc_endpoint(self.socket_folder)
+
+    def _remove_socket_folder(self, restart):
+        if getattr(self, "_made_folder", False) and not restart:
+            shutil.rmtree(self.socket_folder, ignore_errors=True)
+
+
+class IPCKernelManager(PrivateSockets, AsyncKernelManager):
+    """The book build's and the notebook tests' kernel manager (nbclient, jupyter-cache)."""
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
-        folder = getattr(self, "_ipc_folder", None)
-        if folder and not restart:
-            shutil.rmtree(folder, ignore_errors=True)
+        self._remove_socket_folder(restart)
 
     cleanup_resources = _async_cleanup_resources
+
+
+class LimitedKernelManager(PrivateSockets, KernelManager):
+    """The grader's kernel manager: the kernel command runs behind ``launcher``, which sets the
+    limits (and, with --sandbox, bubblewrap) and then becomes the kernel."""
+
+    launcher = List(Unicode())
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        _python, *rest = super().format_kernel_cmd(extra_arguments)
+        return [*self.launcher, *rest]  # LAUNCH execs this interpreter with the rest
 
 
 def use_ipc_kernels_in_jupyter_cache():
