@@ -55,9 +55,12 @@ vendor:
 	@tools/fetch_vendor.sh
 
 # The execution cache does not see changes to bplib, bpcourse or the locked packages, so it is
-# dropped whenever either changes; an unchanged rebuild reuses it.
+# dropped whenever either changes; an unchanged rebuild reuses it. The in-page runner's files
+# (bpcourse/browser.py, live.js, worker.js, live.css) run only in the reader's browser: a change
+# there rebuilds the pages without executing the notebooks again.
+EXECUTED = $(filter-out bpcourse/browser.py,$(wildcard bpcourse/*.py)) bpcourse/lab.js
 book: venv sysdeps vendor
-	@hash=$$(cat bplib/*.py bpcourse/*.py bpcourse/*.js requirements.lock | sha256sum | cut -c1-16); \
+	@hash=$$(cat bplib/*.py $(EXECUTED) requirements.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache; fi; \
 	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).

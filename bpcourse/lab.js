@@ -395,7 +395,8 @@
     if (live) {
       const ranges = spec.controls.filter((c) => c.kind !== "select")
         .map((c) => `${c.label} ${fmt(c.min)} to ${fmt(c.max)}`);
-      return [`Live: the kernel recomputes the picture whenever you move a control (${
+      const who = live === "page" ? "Python, running in this page," : "the kernel";
+      return [`Live: ${who} recomputes the picture whenever you move a control (${
         ranges.join(", ")}).`];
     }
     const grids = spec.controls.map((c) => `${c.label}: ${list(c)}`).join("; ");
@@ -507,6 +508,7 @@
         readout.textContent = frame.readout + suffix;
       },
       positions: () => ({ ...positions }),
+      values: () => ({ ...values }),
     };
     if (window.ResizeObserver) {
       new ResizeObserver(() => current && fit()
@@ -553,6 +555,43 @@
     return lab;
   }
 
+  // The static book once the page runs Python (live.js): the controls offer every value, as in
+  // JupyterLab, and compute(lab, values) returns a Promise of the frame. As in render below,
+  // a moved control asks only when the last frame has come back, and only the latest values wait.
+  function goLive(root, compute) {
+    const data = root.bplibLab.data, old = root.querySelector(".bplib-lab-box");
+    const start = root.bplibLab.lab.positions();
+    const values = Object.fromEntries(data.controls.map((c) => [c.name, c.grid[start[c.name]]]));
+    let busy = false, pending = null, shown = null;
+    const lab = mount(root, data, "page", (vals) => request(vals, false),
+                      () => request(lab.values(), true));
+    old.remove();
+    function request(vals, rerun) {
+      if (busy) { pending = [vals, rerun]; return; }
+      busy = true;
+      root.dataset.live = "computing";
+      compute(data.lab, vals).then((frame) => {
+        busy = false;
+        root.dataset.live = "ready";
+        if (frame) {
+          const same = JSON.stringify(frame) === JSON.stringify(shown);
+          lab.show(frame, !rerun ? "" : same ? AGAIN : " · same initialisation again: DIFFERENT result");
+          shown = frame;
+          root.dataset.values = JSON.stringify(vals);
+        }
+        if (pending) {
+          const [v, r] = pending;
+          pending = null;
+          request(v, r);
+        }
+      });
+    }
+    lab.set(values);
+    request(lab.values(), false);
+    root.bplibLab = { lab, data, live: true };
+    return lab;
+  }
+
   // JupyterLab: anywidget's render. A control sends its values to the kernel only when the
   // previous frame has come back, and only the latest values wait: dragging queues nothing.
   function render({ model, el: root }) {
@@ -588,5 +627,5 @@
     return () => model.off("change:served", served);
   }
 
-  globalThis.bplibLab = { mountStatic, render, fmt, liveChoices };
+  globalThis.bplibLab = { mountStatic, goLive, render, fmt, liveChoices };
 })();

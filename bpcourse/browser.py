@@ -1,0 +1,217 @@
+"""The book's code cells, run in the reader's browser by Pyodide (in the page's Web Worker).
+
+``install()`` runs once when the worker starts; then ``run_cell(source, name)`` runs one cell in
+the page's namespace and returns, as JSON, what a Jupyter kernel would have sent: printed text,
+displayed values (figures as SVG, objects' HTML, SVG or plain text) and an error trimmed to the
+reader's own code. ``lab_frame(name, controls)`` computes one frame of a lab, as the JupyterLab
+widget does.
+
+A few modules that the cells import come from Jupyter, which does not run in a page; each gets a
+stand-in doing what the module does for these cells: ``myst_nb.glue`` shows its value,
+``IPython.display.display`` shows an object, ``threadpoolctl.threadpool_limits`` does nothing
+(Pyodide runs numpy on one thread anyway). IPython's line magics (``%config``, ``%xmode``) only
+set how Jupyter shows outputs and are skipped. ``sklearn.datasets.load_digits`` reads the same
+digits from a file the book build saved next to the runtime.
+"""
+import ast
+import io
+import json
+import linecache
+import os
+import sys
+import traceback
+import types
+
+NAMESPACE = {"__name__": "__main__"}
+OUTPUTS = []  # what the running cell has sent so far
+MIME_METHODS = (("text/html", "_repr_html_"), ("image/svg+xml", "_repr_svg_"),
+                ("text/markdown", "_repr_markdown_"), ("text/latex", "_repr_latex_"))
+
+
+class _Stream(io.TextIOBase):
+    """sys.stdout or sys.stderr during a cell: text goes to OUTPUTS, runs of it merged."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        last = OUTPUTS[-1] if OUTPUTS else None
+        if last and last["type"] == "stream" and last["name"] == self.name:
+            last["text"] += text
+        elif text:
+            OUTPUTS.append({"type": "stream", "name": self.name, "text": text})
+        return len(text)
+
+
+def mime_bundle(value):
+    """What ``value`` shows as: a matplotlib figure as SVG, else the rich forms the object
+    offers (``_repr_html_`` and its kind) and always its repr as text/plain."""
+    from matplotlib.figure import Figure
+
+    if isinstance(value, Figure):
+        svg = io.StringIO()
+        value.savefig(svg, format="svg")
+        return {"image/svg+xml": svg.getvalue(), "text/plain": repr(value)}
+    bundle = {}
+    for mime, name in MIME_METHODS:
+        method = getattr(value, name, None)
+        data = method() if callable(method) and not isinstance(value, type) else None
+        if data is not None:
+            bundle[mime] = data
+    bundle["text/plain"] = repr(value)
+    return bundle
+
+
+def display(*values, **_options):
+    """IPython.display.display, for a page: an object with ``_ipython_display_`` shows itself."""
+    for value in values:
+        show = getattr(value, "_ipython_display_", None)
+        if callable(show) and not isinstance(value, type):
+            show()
+        else:
+            OUTPUTS.append({"type": "display", "data": mime_bundle(value)})
+
+
+class _Rich:
+    """IPython.display.Markdown / HTML / SVG: a string shown as that kind of content."""
+
+    mime = "text/plain"
+
+    def __init__(self, data):
+        self.data = data
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object>"
+
+
+def _rich(name, mime, method):
+    return type(name, (_Rich,), {"mime": mime, method: lambda self: self.data})
+
+
+def _module(name, **attributes):
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    sys.modules[name] = module
+    return module
+
+
+class threadpool_limits:  # noqa: N801  (threadpoolctl's name)
+    """threadpoolctl.threadpool_limits: a context manager that changes nothing here."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def glue(name, variable, display=True):  # noqa: A002  (myst_nb's signature)
+    """myst_nb.glue: in the book it stores the value for the text; in a page it shows it."""
+    if display:
+        globals()["display"](variable)
+
+
+def _load_digits(digits_file):
+    import numpy as np
+
+    def load_digits():
+        """sklearn.datasets.load_digits: the 1,797 8x8 digits, from the file the build saved."""
+        with np.load(digits_file) as saved:
+            return types.SimpleNamespace(data=saved["data"], target=saved["target"],
+                                         images=saved["data"].reshape(-1, 8, 8))
+    return load_digits
+
+
+def install(digits_file=None):
+    """Set up the page's Python: Agg figures, and the stand-ins for Jupyter's modules."""
+    os.environ["MPLBACKEND"] = "Agg"  # figures are drawn to SVG; a worker has no canvas
+    os.environ["BPLIB_NO_PROGRESS"] = "1"
+    display_module = _module("IPython.display", display=display,
+                             Markdown=_rich("Markdown", "text/markdown", "_repr_markdown_"),
+                             HTML=_rich("HTML", "text/html", "_repr_html_"),
+                             SVG=_rich("SVG", "image/svg+xml", "_repr_svg_"))
+    _module("IPython", display=display_module, get_ipython=lambda: None)
+    _module("myst_nb", glue=glue)
+    _module("threadpoolctl", threadpool_limits=threadpool_limits)
+    if digits_file:
+        datasets = _module("sklearn.datasets", load_digits=_load_digits(digits_file))
+        _module("sklearn", datasets=datasets)
+    import matplotlib.pyplot  # noqa: F401  (its first import builds a font cache, and says so)
+
+
+def _without_magics(source):
+    """The cell with IPython's line magics (``%config ...``, ``%xmode minimal``) blanked out,
+    so that line numbers stay those of the cell."""
+    return "\n".join("" if line.lstrip().startswith("%") else line
+                     for line in source.split("\n"))
+
+
+def _show_open_figures():
+    """Figures made with pyplot and left open are shown at the end of the cell, as Jupyter's
+    inline backend does."""
+    if "matplotlib.pyplot" in sys.modules:
+        plt = sys.modules["matplotlib.pyplot"]
+        for number in plt.get_fignums():
+            display(plt.figure(number))
+        plt.close("all")
+
+
+def _error(err, name):
+    """The error as the reader should see it: the frames of the page's cells only, then the
+    exception; a frame in the library is named by its file and line, not printed whole."""
+    frames = traceback.extract_tb(err.__traceback__)
+    shown = [f for f in frames if f.filename.startswith("<cell")]
+    lines = traceback.format_list(shown)
+    inside = [f for f in frames if not f.filename.startswith("<")]
+    if inside and frames and frames[-1] is inside[-1]:
+        where = inside[-1]
+        lines.append(f'  raised in {where.filename.split("site-packages/")[-1]}, '
+                     f'line {where.lineno}\n')
+    if isinstance(err, SyntaxError) and err.filename == name:
+        lines = traceback.format_exception_only(type(err), err)[:-1]
+    text = ("Traceback (most recent call last):\n" + "".join(lines) if lines and not
+            isinstance(err, SyntaxError) else "".join(lines))
+    OUTPUTS.append({"type": "error", "ename": type(err).__name__, "evalue": str(err),
+                    "traceback": text + f"{type(err).__name__}: {err}"})
+
+
+def run_cell(source, name="<cell>"):
+    """Run one cell in the page's namespace: a JSON list of outputs (stream, display, error).
+    As in Jupyter, the value of a final expression is shown unless it is None or the line ends
+    with a semicolon."""
+    OUTPUTS.clear()
+    source = _without_magics(source)
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    try:
+        tree = ast.parse(source, name)
+        last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        quiet = last is not None and source.rstrip().endswith(";")
+        if last is not None:
+            tree.body.pop()
+        exec(compile(tree, name, "exec"), NAMESPACE)  # noqa: S102  (the reader's own code)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), name, "eval"), NAMESPACE)  # noqa: S307
+            if value is not None and not quiet:
+                display(value)
+        _show_open_figures()
+    except BaseException as err:  # noqa: BLE001  (everything the reader's code raises is shown)
+        _error(err, name)
+    finally:
+        sys.stdout, sys.stderr = saved
+    return json.dumps(OUTPUTS)
+
+
+def lab_frame(name, controls_json):
+    """One frame of the lab ``name`` for the controls (a JSON object), as JSON: what the
+    JupyterLab widget computes, with the same code (``bpcourse.labs.frame``)."""
+    from bpcourse import labs
+
+    return json.dumps(labs.frame(name, **json.loads(controls_json)))

@@ -1,0 +1,261 @@
+/* bpcourse/live.js: run the page's code cells in the reader's browser.
+
+   The page carries its code cells as JSON (tools/book_live.py). Each visible cell gets a Run
+   button and becomes editable in place; its output appears under it. One Python per page runs
+   in a Web Worker (worker.js, Pyodide served by the site), started on the first Run or by "Make
+   this page live", never before. Cells share one namespace, in page order: running a cell runs
+   the cells above it that have not run yet, first. Edits are kept in the browser's storage
+   until Reset. In an exercise, the learner edits a copy of the stub; the reference solution
+   stays folded and is never run. Once Python is up, the labs compute any setting with it. */
+(function () {
+  "use strict";
+  const script = document.getElementById("bp-live-config");
+  if (!script) return;
+  const config = JSON.parse(script.textContent);
+  const base = new URL(config.root, location.href).href;
+  const store = `bp-live:${config.page}:`;
+  const fromFile = location.protocol === "file:";
+  const FILE_HINT = "This page was opened as a file, and browsers do not run the page's Python "
+    + "from files. In the repository, run `make serve` and open the address it prints.";
+
+  // ---- the worker ----------------------------------------------------------------------------
+  let worker = null, booting = null, nextId = 0;
+  const waiting = new Map();
+
+  function start() {
+    if (booting) return booting;
+    if (fromFile) {
+      status(FILE_HINT, "error");
+      return Promise.reject(new Error(FILE_HINT));
+    }
+    booting = new Promise((resolve, reject) => {
+      worker = new Worker(base + "live/worker.js");
+      worker.onmessage = ({ data }) => {
+        if (data.type === "progress") status(`Python: ${data.text}…`, "busy");
+        else if (data.type === "ready") {
+          status(`Python is running in this page (started in ${(data.ms / 1000).toFixed(1)} s).`, "ok");
+          document.documentElement.dataset.bpLive = "ready";
+          resolve();
+          goLiveLabs();
+        } else if (data.type === "failed") {
+          status(`Python could not start: ${data.text}`, "error");
+          reject(new Error(data.text));
+        } else if (waiting.has(data.id)) {
+          waiting.get(data.id)(data);
+          waiting.delete(data.id);
+        }
+      };
+      worker.onerror = (event) => {
+        status(`Python could not start: ${event.message || "the worker failed to load"}`, "error");
+        reject(new Error(event.message));
+      };
+      worker.postMessage({ type: "boot", root: base, wheel: config.wheel });
+    });
+    return booting;
+  }
+
+  function ask(message) {
+    const id = ++nextId;
+    return new Promise((resolve) => {
+      waiting.set(id, resolve);
+      worker.postMessage({ ...message, id });
+    });
+  }
+
+  // ---- the bar at the top of the page --------------------------------------------------------
+  const bar = document.createElement("div");
+  bar.className = "bp-live-bar";
+  const goButton = button("▶ Make this page live", "Start Python in this page (about 25 MB, "
+    + "downloaded once): then every code cell runs here, and the labs compute any setting.");
+  const state = document.createElement("span");
+  state.className = "bp-live-state";
+  state.setAttribute("role", "status");
+  bar.append(goButton, state);
+  goButton.addEventListener("click", () => start().catch(() => {}));
+  const article = document.querySelector("article") || document.querySelector("main") || document.body;
+  article.prepend(bar);
+  status(fromFile ? FILE_HINT : "The code on this page can run in your browser: press ▶ Run "
+    + "on any cell, edit it, run it again.", fromFile ? "error" : "");
+
+  function status(text, kind) {
+    state.textContent = text;
+    bar.dataset.state = kind || "";
+    if (kind === "ok" || kind === "busy") goButton.hidden = true;
+  }
+
+  function button(text, title) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.title = title;
+    return b;
+  }
+
+  // ---- cells -----------------------------------------------------------------------------------
+  const cells = config.cells.map((c, position) => ({ ...c, position, ran: false,
+    el: document.querySelector(`.bp-cell-${c.index}`) }));
+
+  for (const cell of cells) {
+    if (!cell.el) continue;  // removed from the page: it still runs, in order, unseen
+    if (cell.stub !== undefined) addAnswer(cell);
+    else if (cell.el.querySelector(".cell_input pre")) makeEditable(cell);
+  }
+
+  // An ordinary cell: its own code block becomes the editor.
+  function makeEditable(cell) {
+    const code = cell.el.querySelector(".cell_input pre");
+    cell.editor = code;
+    cell.original = code.innerHTML;
+    cell.staticOutput = cell.el.querySelector(".cell_output");
+    mountTools(cell, cell.el.querySelector(".cell_input"), cell.el);
+  }
+
+  // A solution cell: the learner's answer is a new editor holding the stub, placed before the
+  // folded reference solution, which stays as it is.
+  function addAnswer(cell) {
+    const box = document.createElement("div");
+    box.className = "bp-answer";
+    const label = document.createElement("div");
+    label.className = "bp-answer-label";
+    label.textContent = "Your answer (runs in this page; your edits are kept in this browser)";
+    const code = document.createElement("pre");
+    code.textContent = cell.stub;
+    box.append(label, code);
+    cell.el.before(box);
+    cell.editor = code;
+    cell.original = code.innerHTML;
+    mountTools(cell, box, box);
+  }
+
+  function mountTools(cell, input, holder) {
+    const code = cell.editor;
+    code.contentEditable = "plaintext-only";
+    code.spellcheck = false;
+    code.classList.add("bp-editor");
+    code.setAttribute("aria-label", "code cell: edit, then run with Shift+Enter");
+    const tools = document.createElement("div");
+    tools.className = "bp-tools";
+    const run = button("▶ Run", "Run this cell in your browser (Shift+Enter in the cell)");
+    const reset = button("↺ Reset", "Back to the book's code and output");
+    run.className = "bp-run";
+    reset.className = "bp-reset";
+    reset.hidden = true;
+    tools.append(run, reset);
+    input.after(tools);
+    cell.out = document.createElement("div");
+    cell.out.className = "bp-output";
+    cell.out.hidden = true;
+    tools.after(cell.out);
+    cell.reset = reset;
+    run.addEventListener("click", () => runThrough(cell));
+    reset.addEventListener("click", () => {
+      code.innerHTML = cell.original;
+      localStorage.removeItem(store + cell.index);
+      cell.out.hidden = true;
+      cell.out.replaceChildren();
+      if (cell.staticOutput) cell.staticOutput.hidden = false;
+      reset.hidden = true;
+    });
+    code.addEventListener("input", () => {
+      localStorage.setItem(store + cell.index, code.innerText);
+      reset.hidden = false;
+    });
+    code.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.shiftKey) {
+        event.preventDefault();
+        runThrough(cell);
+      }
+    });
+    const saved = localStorage.getItem(store + cell.index);
+    if (saved !== null) {
+      code.textContent = saved;
+      reset.hidden = false;
+    }
+  }
+
+  function sourceOf(cell) {
+    return cell.editor ? cell.editor.innerText.replace(/\u00a0/g, " ") : cell.source;
+  }
+
+  // Run the cells above that have not run yet, in order, then this one.
+  let running = Promise.resolve();
+  function runThrough(target) {
+    running = running.then(() => runChain(target)).catch(() => {});
+    return running;
+  }
+
+  async function runChain(target) {
+    show(target, [{ type: "note", text: booting ? "waiting for Python…" : "starting Python…" }]);
+    try {
+      await start();
+    } catch (err) {
+      show(target, [{ type: "error", traceback: String(err.message || err) }]);
+      return;
+    }
+    for (const cell of cells.slice(0, target.position)) {
+      if (cell.ran) continue;
+      show(target, [{ type: "note", text: `running the cell${cell.el ? "" : " (hidden)"} above first…` }]);
+      const outputs = await execute(cell);
+      if (outputs.some((o) => o.type === "error") && !cell.tags.includes("raises-exception")) {
+        show(target, [{ type: "error", traceback: "Not run: a cell above raised an error (see "
+          + "its output). Fix it or reset it, then run this cell again." }]);
+        if (!cell.el) show(target, outputs);
+        return;
+      }
+    }
+    show(target, [{ type: "note", text: "running…" }]);
+    await execute(target);
+  }
+
+  async function execute(cell) {
+    const reply = await ask({ type: "run", source: sourceOf(cell), name: `<cell ${cell.position + 1}>` });
+    cell.ran = true;
+    if (cell.out) show(cell, reply.outputs.length ? reply.outputs : [{ type: "note", text: "done (no output)" }]);
+    return reply.outputs;
+  }
+
+  function show(cell, outputs) {
+    if (!cell.out) return;
+    cell.out.replaceChildren(...outputs.map(render));
+    cell.out.hidden = false;
+    if (cell.staticOutput) cell.staticOutput.hidden = true;
+    if (cell.reset) cell.reset.hidden = false;
+  }
+
+  function render(output) {
+    const el = document.createElement("div");
+    el.className = `bp-out bp-out-${output.type}`;
+    if (output.type === "stream") {
+      el.classList.add(`bp-out-${output.name}`);
+      el.append(pre(output.text));
+    } else if (output.type === "error") {
+      el.append(pre(output.traceback));
+    } else if (output.type === "note") {
+      el.textContent = output.text;
+    } else if (output.type === "display") {
+      const data = output.data;
+      if (data["image/svg+xml"]) el.innerHTML = data["image/svg+xml"];
+      else if (data["text/html"]) el.innerHTML = data["text/html"];
+      else el.append(pre(data["text/markdown"] || data["text/plain"] || ""));
+    }
+    return el;
+  }
+
+  function pre(text) {
+    const p = document.createElement("pre");
+    p.textContent = text;
+    return p;
+  }
+
+  // ---- labs --------------------------------------------------------------------------------------
+  function goLiveLabs() {
+    if (!window.bplibLab || !window.bplibLab.goLive) return;
+    for (const root of document.querySelectorAll(".bplib-lab")) {
+      if (!root.bplibLab) continue;
+      window.bplibLab.goLive(root, (lab, controls) => ask({ type: "frame", lab, controls })
+        .then((reply) => reply.frame));
+    }
+  }
+
+  window.bpLive = { start, runThrough, cells };
+})();

@@ -1,0 +1,423 @@
+r"""Graded checks for the exercise notebooks: ``check("linear_backward", linear_backward)``.
+
+Every task in ``TASKS`` draws random inputs (so a hard-coded answer fails), asks an oracle for the
+right outputs and compares them with the learner's. The oracles ship no solution code: they run
+bplib's own layers, losses and engine (tested against finite differences, autograd and PyTorch),
+take finite differences of a given forward function, or test properties. A wrong output gets a
+message naming it, its first wrong entry with the expected and the actual value, and the likely
+cause: a tag from ``CAUSES`` or "arity", "error", "threshold", "values".
+
+What the grader (``bpcourse.grade``) relies on: ``task.make_inputs(rng)`` returns the arguments
+(numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
+an array or a number, or a tuple of them (lists are not tuples); ``task.compare(args,
+task.expected(*args), got)`` returns a ``Result`` and is pure.
+"""
+import copy
+import math
+import operator
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from bplib import data
+from bplib.engine import Value
+from bplib.gradcheck import numerical_gradient, rel_error
+from bplib.init import as_rng
+from bplib.layers import LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh, sigmoid
+from bplib.losses import mse_loss, softmax, softmax_cross_entropy
+
+CAUSES = {
+    "shape": "a gradient has the shape of the thing it is the gradient of",
+    "transposed": "it is the transpose of the answer: write down the shapes, they leave one choice",
+    "sign": "the sign is flipped: check each minus (y_hat - y, not y - y_hat)",
+    "batch_scale": "off by the batch size N={N}: mean versus sum? A mean puts 1/N in the gradient",
+    "fprime_of_a": "it matches f'(a), the slope at the activation: take f' at the pre-activation z",
+    "bias_not_summed": "sum it over the batch (axis=0): the bias was added to every row",
+    "not_finite": "it holds nan or inf: an overflow? (exp of a large number: subtract the max)",
+}
+
+
+@dataclass
+class Result:
+    """Outcome of a check: ``passed``, a one-line ``message``, a ``cause`` tag (None if passed).
+    True in an ``if`` exactly when passed."""
+
+    passed: bool
+    message: str
+    cause: str | None = None
+
+    def __bool__(self):
+        return self.passed
+
+    def _ipython_display_(self):
+        """check() printed the result already: a cell ending in check(...) shows no echo."""
+
+
+@dataclass
+class Task:
+    """One graded task. ``expected(*args)`` returns a tuple, one entry per name in ``outputs``;
+    ``variants(expected, *args)`` lists classic mistakes as (cause, hint or None, outputs);
+    ``batch(*args)`` is N, to recognise mean versus sum; ``hint`` is the advice when nothing more
+    specific fits. ``compare`` defaults to ``compare_outputs``."""
+
+    name: str
+    notebook: str
+    function: str
+    make_inputs: Callable
+    expected: Callable
+    outputs: tuple = ("result",)
+    variants: Callable | None = None
+    batch: Callable | None = None
+    hint: str = ""
+    tol: float = 1e-6
+    as_tuple: bool = False  # one output, returned as a 1-tuple (engine rules)
+    compare: Callable | None = None
+    points: int = 1
+
+    def __post_init__(self):
+        if self.compare is None:
+            self.compare = lambda args, expected, got: compare_outputs(self, args, expected, got)
+
+
+def _fail(task, text, cause):
+    return Result(False, f"{task.name}: {text}", cause)
+
+
+def _close(g, e, tol):
+    return g.shape == e.shape and rel_error(g, e) < tol
+
+
+def _first_wrong(name, g, e, tol):
+    """'dW[1, 2]: expected 0.25, got -0.25 (relative error 2.0e+00)' at the first wrong entry
+    (off by more than tol times the largest expected entry, or nan, or inf)."""
+    finite = bool(np.all(np.isfinite(g)))
+    atol = tol * np.abs(e).max(initial=0.0)  # nan and inf are never close
+    i = np.unravel_index(np.argmax(~np.isclose(g, e, rtol=0.0, atol=atol)), e.shape)
+    where = f"{name}[{', '.join(str(int(k)) for k in i)}]" if e.ndim else name
+    error = f" (relative error {rel_error(g, e):.1e})" if finite else ""
+    return f"{where}: expected {e[i]:.6g}, got {g[i]:.6g}{error}"
+
+
+def compare_outputs(task, args, expected, got):
+    """Compare the outputs in order and diagnose the first wrong one."""
+    names, multi = task.outputs, len(task.outputs) > 1 or task.as_tuple
+    if got is None or multi != isinstance(got, tuple) or multi and len(got) != len(names):
+        n = f"{len(got)} values" if isinstance(got, tuple) else "None" if got is None else \
+            f"a {type(got).__name__}"
+        want = f"a tuple of {len(names)}: {', '.join(names)}" if multi else f"one, {names[0]}"
+        return _fail(task, f"returned {n}; expected {want}", "arity")
+    got = got if multi else (got,)
+    for i in range(len(names)):
+        g, e = np.asarray(got[i], dtype=float), np.asarray(expected[i], dtype=float)
+        if not _close(g, e, task.tol):
+            return _diagnose(task, args, expected, i, g, e)
+    return Result(True, f"{task.name}: correct", None)
+
+
+def _diagnose(task, args, expected, i, g, e):
+    name, tol = task.outputs[i], task.tol
+    N = task.batch(*args) if task.batch else None
+
+    def fail(cause, hint=None):
+        detail = (f"{name} has shape {g.shape}; expected {e.shape}" if g.shape != e.shape
+                  else _first_wrong(name, g, e, tol))
+        hint = hint or CAUSES.get(cause, "").format(N=N) or task.hint
+        return _fail(task, detail + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cause)
+
+    if not np.all(np.isfinite(g)):
+        return fail("not_finite")
+    for cause, hint, outs in task.variants(expected, *args) if task.variants else []:
+        if _close(g, np.asarray(outs[i], dtype=float), tol):
+            return fail(cause, hint)
+    if _close(g, e.T, tol):
+        return fail("transposed")
+    if g.ndim == e.ndim + 1 and g.shape[0] > 1 and _close(g.sum(axis=0), e, tol):
+        return fail("bias_not_summed")
+    if _close(g, -e, tol):
+        return fail("sign")
+    if N and (_close(g, e * N, tol) or _close(g, e / N, tol)):
+        return fail("batch_scale")
+    for j, other in enumerate(expected):
+        if j != i and _close(g, np.asarray(other, dtype=float), tol):
+            return fail("values", f"that is {task.outputs[j]}: return "
+                                  f"{', '.join(task.outputs)} in this order")
+    if g.shape != e.shape:
+        return fail("shape", "it is summed over every axis; sum over the batch only (axis=0)"
+                    if g.ndim == 0 else None)
+    return fail("values")
+
+
+def run_task(name, fn, rng=None, cases=3, extra_cases=()):
+    """Run ``fn`` on ``cases`` input sets drawn from ``rng`` (None: fresh entropy, so a
+    hard-coded answer fails), then on ``extra_cases`` (argument tuples, e.g. an instructor's).
+    Returns the first failing Result, or a passing one; never raises for the learner's bugs."""
+    task, rng = TASKS[name], as_rng(rng)
+    inputs = [task.make_inputs(rng) for _ in range(cases)] + [tuple(a) for a in extra_cases]
+    for args in inputs:
+        expected = task.expected(*args)
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                got = fn(*copy.deepcopy(args))  # a copy: the learner may change the inputs
+        except NotImplementedError as err:
+            todo = str(err) or f"fill in {task.function}"
+            return _fail(task, f"not implemented yet: {todo}", "error")
+        except Exception as err:
+            return _fail(task, f"{task.function} raised {type(err).__name__}: {err}", "error")
+        try:
+            result = task.compare(args, expected, got)
+        except (TypeError, ValueError) as err:
+            return _fail(task, f"cannot read what {task.function} returned: {err}", "values")
+        if not result.passed:
+            return result
+    return Result(True, f"{name}: correct on {len(inputs)} random cases", None)
+
+
+_RESULTS = {}
+
+
+def check(name, fn):
+    """Check the learner's function ``fn`` on task ``name``: print one line, ✅ or ❌ and the
+    message, and remember it for ``progress()``. Returns the Result (true when passed; a notebook
+    does not echo it). Never raises for a wrong or unfinished ``fn``."""
+    result = run_task(name, fn) if name in TASKS else Result(
+        False, f"{name}: no such task; expected one of {sorted(TASKS)}", "error")
+    _RESULTS[name] = result
+    print(("✅ " if result.passed else "❌ ") + result.message)
+    return result
+
+
+def passed(name):
+    """Whether task ``name`` passed its last check in this process (guards cells that use it)."""
+    return bool(_RESULTS.get(name))
+
+
+def tasks_of(notebook):
+    """The task names of one exercise notebook such as "04_backprop_matrix", in order."""
+    return [t.name for t in TASKS.values() if t.notebook == notebook]
+
+
+def progress(notebook=None):
+    """Print the tasks of ``notebook`` (None: of each notebook with a task checked in this
+    process) as ✅ passed, ❌ failed or · not run."""
+    books = [notebook] if notebook else sorted({TASKS[n].notebook for n in _RESULTS if n in TASKS})
+    names = [n for book in books for n in tasks_of(book)]
+    for n in names:
+        print(f"{'✅' if passed(n) else '❌' if n in _RESULTS else '· '} {n}"
+              + ("" if n in _RESULTS else " (not run)"))
+    print(f"{sum(map(passed, names))} of {len(names)} tasks passed")
+
+
+# ---- oracles: bplib's layers, losses and engine; finite differences; properties -------------
+def _dims(rng, k, low=2, high=6):
+    return [int(n) for n in rng.integers(low, high + 1, size=k)]
+
+
+def _linear(W, b=0.0):
+    """A bplib Linear holding W of shape (in, out) and b."""
+    lin = Linear(*W.shape, init="zeros")
+    lin.W.value[...], lin.b.value[...] = W, b
+    return lin
+
+
+def _run(layers, X, dout=None, y=None, at_a=False):
+    """Forward X through bplib layers, backward from ``dout`` (or from the mean softmax
+    cross-entropy on labels y); returns dX, the parameters' gradients stay in the layers.
+    ``at_a`` re-caches each activation at its own output, so backward uses f'(a): the bug."""
+    h = X
+    for layer in layers:
+        h = layer.forward(h)
+        if at_a and not isinstance(layer, Linear):
+            layer.forward(h)
+    dout = dout if y is None else softmax_cross_entropy(h, y)[1]
+    for layer in reversed(layers):
+        dout = layer.backward(dout)
+    return dout
+
+
+def _slope(layer, z):
+    """f'(z) entry by entry, from an activation layer's backward."""
+    return _run([layer], z, np.ones_like(z))
+
+
+def _mlp(X, y, *params, act=ReLU, at_a=False):
+    """(dW1, db1, dW2, ...) of the mean cross-entropy of an MLP with ``act`` after each hidden
+    layer."""
+    lins = [_linear(W, b) for W, b in zip(params[::2], params[1::2])]
+    _run([layer for lin in lins[:-1] for layer in (lin, act())] + lins[-1:], X, y=y, at_a=at_a)
+    return tuple(g for lin in lins for g in (lin.W.grad, lin.b.grad))
+
+
+def _mlp_inputs(n_layers, scale=1.0):
+    def make(rng):
+        sizes, N = _dims(rng, n_layers + 1), int(rng.integers(4, 9))
+        params = [p for m, n in zip(sizes[:-1], sizes[1:]) for p in (
+            scale * rng.standard_normal((m, n)) / math.sqrt(m), 0.1 * rng.standard_normal(n))]
+        return (rng.standard_normal((N, sizes[0])), rng.integers(0, sizes[-1], N), *params)
+    return make
+
+
+def _rule(op, n):
+    """Inputs (g, out, *xs) for the engine rule of ``op`` with n inputs, and the oracle: g times
+    op's central differences (the chain rule with the upstream gradient g)."""
+    def make(rng):
+        xs = [float(v) for v in rng.uniform(0.5, 2.0, n) * rng.choice([-1.0, 1.0], n)]
+        return (float(rng.standard_normal()), op(*xs), *xs)
+    return make, lambda g, out, *xs: tuple(g * numerical_gradient(lambda v: op(*v), np.array(xs)))
+
+
+def _tiny(x, y_true, w1, b1, w2, b2):
+    """(dw1, db1, dw2, db2) of (y_true - y_pred)^2 for the one-neuron network, by the engine."""
+    p = [Value(v) for v in (w1, b1, w2, b2)]
+    ((y_true - (p[2] * (p[0] * x + p[1]).sigmoid() + p[3])) ** 2).backward()
+    return tuple(v.grad for v in p)
+
+
+def _compare_fit(args, expected, got):
+    (X, y, lr, steps), task = args, TASKS["fit_line"]
+    if not isinstance(got, tuple) or len(got) != 2:
+        return _fail(task, "expected a tuple of two numbers, w and b", "arity")
+    w, b = (float(np.asarray(v, dtype=float).reshape(-1)[0]) for v in got)
+    with np.errstate(all="ignore"):  # a diverged w overflows when squared
+        loss, best, start = (mse_loss(v * X + c, y)[0] for v, c in [(w, b), expected, (0, 0)])
+    if loss <= best + 1e-6:
+        return Result(True, f"fit_line: loss {loss:.4g}, w = {w:.3f}, b = {b:.3f}", None)
+    why = (f"It ended above the loss at w = b = 0, {start:.3g}: training diverged. Mean versus "
+           "sum? Descent subtracts lr * gradient" if not loss <= start else "Check the gradients "
+           "and the update (with bplib layers: zero_grad() every step)")
+    return _fail(task, f"loss {loss:.4g} after {steps} steps at lr = {lr} (w = {w:.4g}, b = "
+                       f"{b:.4g}); needs <= {best + 1e-6:.6g}. {why}",
+                 "threshold" if np.isfinite(loss) else "not_finite")
+
+
+def _compare_he(args, expected, got):
+    (fan_in, fan_out, seed), task, W = args, TASKS["he_init"], np.asarray(got, dtype=float)
+    if W.shape != (fan_in, fan_out):
+        return _fail(task, f"W has shape {W.shape}; expected (fan_in, fan_out) = "
+                           f"{(fan_in, fan_out)}, one row per input as in X @ W",
+                     "transposed" if W.shape == (fan_out, fan_in) else "shape")
+    std, target = float(W.std()), expected[0]
+    if abs(std / target - 1) < 0.05 and abs(W.mean()) < 5 * target / math.sqrt(W.size):
+        return Result(True, f"he_init: std {std:.4f} (target {target:.4f})", None)
+    guesses = [(2 / fan_in, "that is the variance 2 / fan_in: take its square root"),
+               (math.sqrt(2 / fan_out), "He divides by fan_in, not fan_out"),
+               (math.sqrt(1 / fan_in), "He's variance has a 2 for the half ReLU zeroes"),
+               (math.sqrt(2 / (fan_in + fan_out)), "that is Xavier's scale")]
+    hint = next((hint for guess, hint in guesses if abs(std / guess - 1) < 0.05),
+                "expected mean 0 and variance 2 / fan_in")
+    return _fail(task, f"W has std {std:.4g} and mean {W.mean():.2g}; {hint}", "values")
+
+
+def _residual(dout, X, W, b, skip=True, at_a=False):
+    """(dX, dW, db) of X + tanh(X W + b) by bplib's Residual; skip=False: the branch alone
+    (where ``at_a`` applies)."""
+    lin = _linear(W, b)
+    layers = [Residual(Sequential(lin, Tanh()))] if skip else [lin, Tanh()]
+    return _run(layers, X, dout, at_a=at_a), lin.W.grad, lin.b.grad
+
+
+def _deep(dout, X, Ws, at_a=False):
+    """dX through the layers tanh(h @ W) for W in Ws, by bplib's layers."""
+    return (_run([m for W in Ws for m in (_linear(W), Tanh())], X, dout, at_a=at_a),)
+
+
+def _big_row(logits):
+    logits[0] += 1000.0  # a naive exp overflows on this row
+    return logits
+
+
+
+TASKS = {t.name: t for t in [
+    # 01 the forward pass: activations and their derivatives
+    Task("sigmoid_grad", "01_forward_pass", "sigmoid_grad",
+         lambda rng: (3 * rng.standard_normal(_dims(rng, 2)),),
+         lambda z: (_slope(Sigmoid(), z),),
+         variants=lambda e, z: [("fprime_of_a", None, (_slope(Sigmoid(), sigmoid(z)),))]),
+    Task("tanh_grad", "01_forward_pass", "tanh_grad",
+         lambda rng: (2 * rng.standard_normal(_dims(rng, 2)),),
+         lambda z: (_slope(Tanh(), z),),
+         variants=lambda e, z: [("fprime_of_a", None, (_slope(Tanh(), np.tanh(z)),))]),
+    Task("leaky_relu_grad", "01_forward_pass", "leaky_relu_grad",
+         lambda rng: (rng.choice([-1, 1], _dims(rng, 2)) * rng.uniform(0.1, 3),
+                      float(rng.uniform(0.01, 0.3))),
+         lambda z, alpha: (_slope(LeakyReLU(alpha), z),), hint="for z < 0 the slope is alpha"),
+    # 02 loss: a stable softmax; softmax cross-entropy and its gradient
+    Task("softmax", "02_loss", "softmax",
+         lambda rng: (_big_row(3 * rng.standard_normal(_dims(rng, 2))),),
+         lambda logits: (softmax(logits),),
+         variants=lambda e, logits: [("values", "normalise each row (axis=1, keepdims=True), "
+                                                "not each column", (softmax(logits.T).T,))]),
+    Task("softmax_ce", "02_loss", "softmax_ce",
+         lambda rng: (lambda N, C: (_big_row(3 * rng.standard_normal((N, C))),
+                                    rng.integers(0, C, N)))(*_dims(rng, 2, 3)),
+         softmax_cross_entropy, outputs=("loss", "dlogits"), batch=lambda z, y: len(z),
+         variants=lambda e, z, y: [("values", "subtract 1 at each row's label: (p - Y) / N",
+                                    (e[0], softmax(z) / len(z)))]),
+    # 03 the chain rule: by hand, and backward rules of the scalar engine
+    Task("tiny_backprop", "03_chain_rule", "tiny_backprop",
+         lambda rng: tuple(float(v) for v in rng.uniform(-2, 2, 6)), _tiny,
+         outputs=("dw1", "db1", "dw2", "db2")),
+    Task("engine_mul_rule", "03_chain_rule", "mul_rule", *_rule(operator.mul, 2),
+         outputs=("grad_a", "grad_b"),
+         variants=lambda e, g, out, a, b: [("values", "the gradients are swapped: d(a*b)/da is b",
+                                            e[::-1])]),
+    Task("engine_tanh_rule", "03_chain_rule", "tanh_rule", *_rule(math.tanh, 1),
+         outputs=("grad_a",), as_tuple=True,
+         variants=lambda e, g, out, a: [("fprime_of_a", "that is tanh'(out); 1 - out**2 is "
+                                         "tanh'(a), the slope at the input",
+                                         _rule(math.tanh, 1)[1](g, None, out))]),
+    # 04 backprop in matrix form: one layer, two and three layers, numerical gradients
+    Task("linear_backward", "04_backprop_matrix", "linear_backward",
+         lambda rng: (lambda N, D, M: (rng.standard_normal((N, M)), rng.standard_normal((N, D)),
+                                       rng.standard_normal((D, M))))(*_dims(rng, 3)),
+         lambda dout, X, W: (lambda lin: (_run([lin], X, dout), lin.W.grad, lin.b.grad))(
+             _linear(W)),
+         outputs=("dX", "dW", "db"), batch=lambda dout, X, W: len(X)),
+    Task("mlp2_backward", "04_backprop_matrix", "mlp2_backward", _mlp_inputs(2, scale=2.0),
+         lambda *args: _mlp(*args, act=Sigmoid), outputs=("dW1", "db1", "dW2", "db2"),
+         batch=lambda X, *rest: len(X),
+         variants=lambda e, *args: [("fprime_of_a", None, _mlp(*args, act=Sigmoid, at_a=True))]),
+    Task("mlp3_backward", "04_backprop_matrix", "mlp3_backward", _mlp_inputs(3), _mlp,
+         outputs=("dW1", "db1", "dW2", "db2", "dW3", "db3"), batch=lambda X, *rest: len(X),
+         points=2),
+    Task("numerical_grad", "04_backprop_matrix", "numerical_dW",
+         lambda rng: (lambda N, D, C: (rng.standard_normal((D, C)), rng.standard_normal((N, D)),
+                                       rng.integers(0, C, N), float(rng.choice([1e-3, 1e-4]))))(
+             *_dims(rng, 3)),
+         lambda W, X, y, eps: (numerical_gradient(
+             lambda W_: softmax_cross_entropy(X @ W_, y)[0], W.copy(), eps=eps),),
+         outputs=("dW",), variants=lambda e, *args: [
+             ("values", "divide by 2 * eps, the distance from W - eps to W + eps", (2 * e[0],))],
+         hint="central differences (f(x + eps) - f(x - eps)) / (2 eps), one entry at a time, "
+              "putting x[i] back after each"),
+    # 05 training: the loop on y = 2x + 1
+    Task("fit_line", "05_training", "fit_line",
+         lambda rng: (*data.line(int(rng.integers(40, 101)), 0.1, int(rng.integers(2**31))),
+                      0.1, 200),
+         lambda X, y, lr, steps: tuple(np.linalg.lstsq(np.column_stack([X, np.ones_like(X)]),
+                                                       y[:, 0], rcond=None)[0]),
+         compare=_compare_fit, points=2),
+    # 06 vanishing gradients: He initialisation; a product of Jacobians
+    Task("he_init", "06_vanishing_gradients", "he_normal",
+         lambda rng: tuple(int(n) for n in rng.integers([200, 30, 0], [400, 80, 2**31])),
+         lambda fan_in, fan_out, seed: (math.sqrt(2 / fan_in),), compare=_compare_he),
+    Task("deep_tanh_backward", "06_vanishing_gradients", "deep_tanh_backward",
+         lambda rng: (lambda N, d, L: (rng.standard_normal((N, d)), rng.standard_normal((N, d)),
+                                       rng.standard_normal((L, d, d)) / math.sqrt(d)))(
+             *_dims(rng, 3, 3)),
+         _deep, outputs=("dX",),
+         variants=lambda e, *args: [("fprime_of_a", None, _deep(*args, at_a=True))]),
+    # 07 residual connections: the input used twice
+    Task("residual_backward", "07_resnet_skips", "residual_backward",
+         lambda rng: (lambda N, d: (rng.standard_normal((N, d)), rng.standard_normal((N, d)),
+                                    rng.standard_normal((d, d)) / math.sqrt(d),
+                                    0.1 * rng.standard_normal(d)))(*_dims(rng, 2, 3)),
+         _residual, outputs=("dX", "dW", "db"), batch=lambda dout, X, W, b: len(X),
+         variants=lambda e, dout, X, W, b: [
+             ("values", "X is used twice: add dout (the skip)", _residual(dout, X, W, b, False)),
+             ("values", "add what comes back through the branch", (dout, *e[1:])),
+             ("fprime_of_a", None, (lambda d: (dout + d[0], *d[1:]))(
+                 _residual(dout, X, W, b, skip=False, at_a=True)))]),
+]}

@@ -1,0 +1,462 @@
+r"""Layers with a forward and a backward pass, in the style of CS231n's ``layers.py``.
+
+``forward(X)`` computes the output and caches what ``backward`` needs. ``backward(dout)`` takes
+$\partial L/\partial\,\text{out}$ (the shape of the output), returns $\partial L/\partial X$ and
+*adds* the parameter gradients into each ``Parameter.grad``. Adding rather than overwriting is
+what makes an input used twice (a residual block) or two backward passes come out right; call
+``zero_grad()`` before each new backward pass.
+"""
+import numpy as np
+
+from . import init as initializers
+from . import validate
+
+
+class Parameter:
+    """A trainable array ``value`` and the gradient ``grad`` accumulated for it (same shape)."""
+
+    def __init__(self, value, name=""):
+        self.value = validate.as_float(value, name or "value", "Parameter").copy()
+        self.grad = np.zeros_like(self.value)
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    def __repr__(self):
+        return f"Parameter({self.name!r}, shape={self.value.shape})"
+
+
+class Layer:
+    """Base class: a subclass writes ``forward`` and ``backward``; the rest is shared."""
+
+    training = True   # train() / eval() switch it, for Dropout and BatchNorm1d
+    cache = None      # what forward saved for backward; None until forward has run
+    out_shape = None  # shape of the last output, which dout must match
+
+    def forward(self, X):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def backward_params(self, dout):
+        """Backward for a layer whose input needs no gradient (the data at the bottom of a
+        network): the parameter gradients are added as by ``backward``, and None is returned.
+        This default runs ``backward`` and drops dX; Linear and the containers skip the work
+        that only dX needs, as PyTorch does for an input without ``requires_grad``."""
+        self.backward(dout)
+
+    def __call__(self, X):
+        return self.forward(X)
+
+    def children(self):
+        """(name, layer) pairs of the layers inside this one; containers override this."""
+        return []
+
+    def walk(self):
+        """This layer and every layer nested inside it, depth first, each once per place."""
+        yield self
+        for _, child in self.children():
+            yield from child.walk()
+
+    def named_parameters(self):
+        """(name, Parameter) pairs: this layer's by attribute name, then its children's ("0.W")."""
+        own = [(name, p) for name, p in vars(self).items() if isinstance(p, Parameter)]
+        inner = [(f"{prefix}.{name}", p) for prefix, child in self.children()
+                 for name, p in child.named_parameters()]
+        return own + inner
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad.fill(0.0)
+
+    def train(self, mode=True):
+        self.training = mode
+        for _, child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def _where(self, method):
+        """Where an error happened: "ReLU.backward", "Linear(3 -> 4).forward"."""
+        return f"{repr(self) if self.extra_repr() else type(self).__name__}.{method}"
+
+    def _input(self, X, shape=None):
+        """X, checked. A float ndarray with a non-empty batch whose trailing sizes match ``shape``
+        passes without further work (the common case, at every layer of every step)."""
+        if type(X) is np.ndarray and X.dtype.kind == "f":
+            got = X.shape
+            if got and got[0] and (shape is None or got[1:] == shape[1:]):
+                return X
+        return validate.check_array(X, "X", lambda: self._where("forward"), shape)
+
+    def _save(self, out, *cache):
+        """Keep ``cache`` for backward and the output's shape to check dout against."""
+        self.cache, self.out_shape = cache, out.shape
+        return out
+
+    def _dout(self, dout):
+        """dout, checked against the output of the last forward (a float ndarray of exactly
+        that shape passes without further work)."""
+        if (self.cache is not None and type(dout) is np.ndarray and dout.dtype.kind == "f"
+                and dout.shape == self.out_shape):
+            return dout
+
+        def where():
+            return self._where("backward")
+
+        validate.check_forward_ran(self.cache, where)
+        return validate.check_dout(dout, where, self.out_shape)
+
+
+def parameter_list(parameters, where):
+    """The parameters as a list, or TypeError naming the first entry that is not a Parameter."""
+    if isinstance(parameters, (Layer, Parameter)) or not hasattr(parameters, "__iter__"):
+        raise TypeError(f"{where}: parameters is a {type(parameters).__name__}; "
+                        "expected a list of Parameters such as model.parameters()")
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{where}: parameters[{i}] has type {type(p).__name__}; "
+                            "expected a Parameter (pass model.parameters())")
+    return params
+
+
+class Linear(Layer):
+    r"""Affine layer $\text{out} = XW + b$.
+
+    - in_features D, out_features M: W has shape (D, M) and b shape (M,).
+    - init: a name from ``bplib.init.SCHEMES`` ("he" by default), a float sigma meaning
+      normal(sigma), or a function ``f(shape, rng)`` returning an array of shape (D, M).
+    - rng: an int seed, a np.random.Generator, or None.
+    """
+
+    def __init__(self, in_features, out_features, init="he", rng=None, bias=True):
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            validate.check_number(size, name, "Linear", lambda n: n >= 1, "an int >= 1",
+                                  integer=True)
+        self.in_features, self.out_features = in_features, out_features
+        W = initializers.initialize(init, (in_features, out_features), initializers.as_rng(rng),
+                                    where=repr(self))
+        self.W = Parameter(W, "W")
+        self.b = Parameter(np.zeros(out_features), "b") if bias else None
+
+    def forward(self, X):
+        """X of shape (N, D) -> out of shape (N, M)."""
+        X = self._input(X, ("N", self.in_features))
+        out = X @ self.W.value
+        if self.b is not None:
+            out += self.b.value  # out is a fresh array: add in place
+        return self._save(out, X)
+
+    def backward(self, dout):
+        r"""dout of shape (N, M) -> dX of shape (N, D); adds $X^\top\,dout$ to W.grad and the
+        column sums of dout to b.grad (b was added to every row)."""
+        dout = self._dout(dout)
+        self._add_param_grads(dout)
+        return dout @ self.W.value.T
+
+    def backward_params(self, dout):
+        r"""The parameter gradients only: no $dout\,W^\top$, a third of the layer's work."""
+        self._add_param_grads(self._dout(dout))
+
+    def _add_param_grads(self, dout):
+        (X,) = self.cache
+        self.W.grad += X.T @ dout
+        if self.b is not None:
+            self.b.grad += dout.sum(axis=0)
+
+    def extra_repr(self):
+        return f"{self.in_features} -> {self.out_features}"
+
+
+class ReLU(Layer):
+    r"""$\max(0, x)$ elementwise, any shape (N, ...). Backward lets dout through where $x > 0$."""
+
+    def forward(self, X):
+        X = self._input(X)
+        return self._save(np.maximum(X, 0.0), X > 0)
+
+    def backward(self, dout):
+        dout = self._dout(dout)
+        (mask,) = self.cache
+        return dout * mask
+
+
+class LeakyReLU(Layer):
+    r"""$x$ for $x > 0$, else $\alpha x$; the slope (1 or $\alpha$) is cached for backward."""
+
+    def __init__(self, alpha=0.01):
+        self.alpha = validate.check_number(alpha, "alpha", "LeakyReLU", lambda a: a >= 0,
+                                           "a number >= 0")
+
+    def forward(self, X):
+        X = self._input(X)
+        slope = np.where(X > 0, 1.0, self.alpha)
+        return self._save(X * slope, slope)
+
+    def backward(self, dout):
+        dout = self._dout(dout)
+        (slope,) = self.cache
+        return dout * slope
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+def sigmoid(x):
+    r"""$\sigma(x) = 1/(1 + e^{-x})$ without overflow: $e^{-|x|} \le 1$ is the only exponential."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+class Sigmoid(Layer):
+    r"""$\sigma(x)$ elementwise. The output $s$ is cached: $d\sigma/dx = s(1 - s)$."""
+
+    def forward(self, X):
+        out = sigmoid(self._input(X))
+        return self._save(out, out)
+
+    def backward(self, dout):
+        dout = self._dout(dout)
+        (out,) = self.cache
+        return dout * out * (1.0 - out)
+
+
+class Tanh(Layer):
+    r"""$\tanh(x)$ elementwise. The output $t$ is cached: $d\tanh/dx = 1 - t^2$."""
+
+    def forward(self, X):
+        out = np.tanh(self._input(X))
+        return self._save(out, out)
+
+    def backward(self, dout):
+        dout = self._dout(dout)
+        (out,) = self.cache
+        return dout * (1.0 - out**2)
+
+
+ACTIVATIONS = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def _check_layer(layer, where, what):
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{where}: {what} is {layer!r}; expected a Layer instance such as "
+                        "Linear(2, 3) or ReLU()")
+    return layer
+
+
+def _has_parameters(layer):
+    """layer.parameters() is not empty; a Parameter attribute answers without the full walk."""
+    return any(type(v) is Parameter for v in vars(layer).values()) or bool(layer.parameters())
+
+
+class Sequential(Layer):
+    """Layers applied in order; backward runs through them in reverse."""
+
+    def __init__(self, *layers):
+        self.layers = [_check_layer(layer, "Sequential", f"layer {i}")
+                       for i, layer in enumerate(layers)]
+
+    def forward(self, X):
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def backward_params(self, dout):
+        """Backward down to the first layer that has parameters, which gets ``backward_params``;
+        the layers below it have nothing to learn and are not visited."""
+        layers = self.layers
+        first = next((i for i, layer in enumerate(layers) if _has_parameters(layer)), None)
+        if first is None:
+            return
+        for i in range(len(layers) - 1, first, -1):
+            dout = layers[i].backward(dout)
+        layers[first].backward_params(dout)
+
+    def children(self):
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+
+    def __getitem__(self, i):
+        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def extra_repr(self):
+        return ", ".join(repr(layer) for layer in self.layers)
+
+
+def activation_layer(act, where="activation_layer"):
+    """An activation layer: a new one from a name in ACTIVATIONS ("relu") or a Layer class
+    (``Tanh``), or ``act`` itself if it is a Layer (``LeakyReLU(0.1)``)."""
+    if isinstance(act, Layer):
+        return act
+    if isinstance(act, str) and act in ACTIVATIONS:
+        return ACTIVATIONS[act]()
+    if isinstance(act, type) and issubclass(act, Layer):
+        return act()
+    raise ValueError(f"{where}: activation = {act!r}; expected one of {sorted(ACTIVATIONS)}, "
+                     "a Layer class such as Tanh or a layer such as LeakyReLU(0.1)")
+
+
+def mlp(sizes, activation="relu", init="he", rng=None, final_activation=None):
+    """Sequential(Linear(sizes[0], sizes[1]), activation, ..., Linear(sizes[-2], sizes[-1])).
+
+    ``mlp([2, 16, 16, 2])`` has two hidden layers of 16. Each activation is a fresh layer (each
+    caches its own input); ``final_activation`` (None by default) follows the last Linear. All
+    layers draw their weights from one generator, so one seed fixes the whole network.
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"mlp: sizes = {sizes!r}; expected at least [in, out], e.g. [2, 16, 2]")
+    rng = initializers.as_rng(rng)
+    layers = []
+    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(d_in, d_out, init=init, rng=rng))
+        act = activation if i < len(sizes) - 2 else final_activation
+        if act is not None:
+            layers.append(activation_layer(act, "mlp"))
+    return Sequential(*layers)
+
+
+class Residual(Layer):
+    r"""$\text{out} = X + F(X)$ for a layer F that keeps the shape.
+
+    X reaches the output along two paths, straight and through F, so its gradient is the sum
+    ``dout + F.backward(dout)``.
+    """
+
+    def __init__(self, F):
+        self.F = _check_layer(F, "Residual", "F")
+
+    def forward(self, X):
+        X = self._input(X)
+        FX = self.F.forward(X)
+        if FX.shape != X.shape:
+            raise ValueError(f"{self._where('forward')}: F(X) has shape {FX.shape}; expected "
+                             f"{X.shape}, the shape of X, so that X + F(X) is defined")
+        return X + FX
+
+    def backward(self, dout):
+        return dout + self.F.backward(dout)
+
+    def backward_params(self, dout):
+        self.F.backward_params(dout)  # the straight path carries no parameter
+
+    def children(self):
+        return [("F", self.F)]
+
+    def extra_repr(self):
+        return repr(self.F)
+
+
+class Dropout(Layer):
+    r"""Inverted dropout with drop probability p.
+
+    In training each entry is zeroed with probability p and the survivors are scaled by
+    $1/(1-p)$, so the expected output is X and eval mode needs no rescaling. The mask (entries 0
+    or $1/(1-p)$, shape of X) is cached in ``cache[0]``; backward multiplies dout by it. In eval
+    mode the layer is the identity.
+    """
+
+    def __init__(self, p=0.5, rng=None):
+        self.p = validate.check_number(p, "p", "Dropout", lambda q: 0 <= q < 1,
+                                       "a drop probability in [0, 1)")
+        self.rng = initializers.as_rng(rng)
+
+    def forward(self, X):
+        X = self._input(X)
+        if not self.training:
+            return self._save(X, None)
+        mask = (self.rng.random(X.shape) >= self.p) / (1.0 - self.p)
+        return self._save(X * mask, mask)
+
+    def backward(self, dout):
+        dout = self._dout(dout)
+        (mask,) = self.cache
+        return dout if mask is None else dout * mask
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm1d(Layer):
+    r"""Batch normalisation of X of shape (N, D), feature by feature:
+    $\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$, $\text{out} = \gamma \hat x + \beta$.
+
+    Training uses the batch mean and (biased) variance, and updates ``running_mean`` and
+    ``running_var`` as ``(1 - momentum) * running + momentum * batch`` (with the unbiased batch
+    variance, as PyTorch does). Eval normalises with the running statistics instead.
+    Parameters gamma and beta have shape (D,).
+    """
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5):
+        self.num_features = validate.check_number(num_features, "num_features", "BatchNorm1d",
+                                                  lambda n: n >= 1, "an int >= 1", integer=True)
+        self.momentum = validate.check_number(momentum, "momentum", "BatchNorm1d",
+                                              lambda m: 0 <= m <= 1, "a number in [0, 1]")
+        self.eps = validate.check_number(eps, "eps", "BatchNorm1d", lambda e: e > 0, "a number > 0")
+        self.gamma = Parameter(np.ones(num_features), "gamma")
+        self.beta = Parameter(np.zeros(num_features), "beta")
+        self.running_mean = np.zeros(num_features)
+        self.running_var = np.ones(num_features)
+
+    def forward(self, X):
+        X = self._input(X, ("N", self.num_features))
+        if self.training:
+            N = X.shape[0]
+            if N < 2:
+                raise ValueError(f"{self._where('forward')}: X has shape {X.shape}; expected "
+                                 "N >= 2 in training mode (one sample has no variance)")
+            mean, var = X.mean(axis=0), X.var(axis=0)
+            m = self.momentum
+            self.running_mean = (1 - m) * self.running_mean + m * mean
+            self.running_var = (1 - m) * self.running_var + m * var * N / (N - 1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        X_hat = (X - mean) * inv_std
+        out = self.gamma.value * X_hat + self.beta.value
+        return self._save(out, X_hat, inv_std, self.training)
+
+    def backward(self, dout):
+        r"""dout of shape (N, D) -> dX of shape (N, D).
+
+        With $d\hat x = \gamma \cdot dout$: in training, where the mean and variance depend on X,
+        $dX = \frac{1}{N\sqrt{\sigma^2+\epsilon}}\big(N d\hat x - \sum_i d\hat x_i
+        - \hat x \sum_i d\hat x_i \hat x_i\big)$; in eval simply $d\hat x/\sqrt{\sigma^2+\epsilon}$.
+        """
+        dout = self._dout(dout)
+        X_hat, inv_std, batch_stats = self.cache
+        self.gamma.grad += (dout * X_hat).sum(axis=0)
+        self.beta.grad += dout.sum(axis=0)
+        dX_hat = dout * self.gamma.value
+        if not batch_stats:
+            return dX_hat * inv_std
+        N = dout.shape[0]
+        return inv_std / N * (N * dX_hat - dX_hat.sum(axis=0)
+                              - X_hat * (dX_hat * X_hat).sum(axis=0))
+
+    def extra_repr(self):
+        return f"{self.num_features}"

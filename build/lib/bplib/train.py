@@ -1,0 +1,134 @@
+r"""The training loop: forward, loss, backward, update, with a record of what happened.
+
+``fit`` repeats, for every step: ``model.train()``; ``zero_grad``; forward; loss; backward;
+record the global gradient norm (before any clipping); clip; ``optimizer.step()``. It stops early
+when the loss stops being a finite number or grows past ``1e6`` times the first loss, and says
+so in ``History.diverged_at``. A one-line progress bar is written to stderr unless the
+environment variable ``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book
+builds stay quiet).
+"""
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import data, losses, optim, validate
+from .init import as_rng
+
+DIVERGENCE_FACTOR = 1e6
+
+
+@dataclass
+class History:
+    """What ``fit`` recorded: one entry per step in ``loss`` and ``grad_norm`` (the global norm
+    before clipping), one per epoch in ``epoch_loss`` (the mean step loss, partial epochs
+    included) and, with validation data, in ``val_loss`` and ``val_accuracy`` (classification
+    only). ``steps`` counts the updates applied; ``diverged_at`` is the index of the step whose
+    loss blew up (recorded, but not followed by an update), or None."""
+
+    loss: list = field(default_factory=list)
+    grad_norm: list = field(default_factory=list)
+    epoch_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    diverged_at: int | None = None
+    steps: int = 0
+
+    @property
+    def final_loss(self):
+        """The loss of the last step run (nan if none ran)."""
+        return self.loss[-1] if self.loss else float("nan")
+
+
+def predict(model, X):
+    """The model's output for X in eval mode (scores for classification), e.g. (N, C)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model.forward(X)
+    finally:
+        model.train(was_training)
+
+
+def accuracy(model, X, y):
+    """Fraction of rows of X whose largest score (eval mode) is at the label y, shape (N,)."""
+    return float(np.mean(predict(model, X).argmax(axis=1) == np.asarray(y)))
+
+
+class _Progress:
+    """``fit [#####.....] 40/80 steps, loss 0.3123`` on stderr, redrawn in place at most 10 times
+    a second (and at the end); nothing at all when ``show`` is false."""
+
+    def __init__(self, total, show):
+        self.total, self.show, self.drawn = total, show, 0.0
+
+    def update(self, done, loss, final=False):
+        if self.show and (final or time.monotonic() - self.drawn > 0.1):
+            self.drawn, filled = time.monotonic(), 20 * done // self.total
+            sys.stderr.write(f"\rfit [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} "
+                             f"steps, loss {loss:.4g}" + ("\n" if final else ""))
+
+
+def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
+        momentum=0.0, epochs=1, steps=None, batch_size=None, rng=None,
+        clip=None, progress=None, X_val=None, y_val=None):
+    """Train ``model`` on X of shape (N, ...) and targets y (labels (N,) or values (N, k)).
+
+    - loss: "cross_entropy" (softmax cross-entropy on the model's logits), "mse", or a function
+      ``(y_hat, y) -> (loss, grad)``.
+    - optimizer: an ``optim.SGD``; None makes ``SGD(model.parameters(), lr, momentum)``.
+    - epochs: passes over the data. steps: if given, exactly this many updates are made (as
+      many epochs as that takes; ``epochs`` is then ignored), unless training diverges.
+    - batch_size: None for the full batch (in order); else shuffled mini-batches from
+      ``data.minibatches`` drawn with ``rng`` (an int seed makes them reproducible).
+    - clip: the largest global gradient norm allowed (``optim.clip_grad_norm``), or None.
+    - progress: None shows a progress bar unless ``BPLIB_NO_PROGRESS`` is set; True/False force it.
+    - X_val, y_val: evaluated (eval mode) after every epoch.
+
+    Returns a ``History``.
+    """
+    loss_fn = losses.get(loss, "fit")
+    optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    # The data's own gradient is never needed; a model of your own with only backward works too.
+    backward = getattr(model, "backward_params", None) or model.backward
+    for name, n in (("epochs", epochs), ("steps", steps)):
+        if n is not None:
+            validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
+    n_batches = 1 if batch_size is None else -(-len(X) // batch_size)
+    total = steps if steps is not None else epochs * n_batches
+    rng, history = as_rng(rng), History()
+    show = not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
+    bar = _Progress(total, show)
+    # overflow is detected below (divergence), not printed as a RuntimeWarning
+    with np.errstate(all="ignore"):
+        while history.steps < total and history.diverged_at is None:
+            batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
+            epoch = []
+            for X_batch, y_batch in batches:
+                model.train()
+                model.zero_grad()
+                value, dout = loss_fn(model.forward(X_batch), y_batch)
+                backward(dout)
+                history.loss.append(value)
+                epoch.append(value)
+                params = optimizer.parameters
+                history.grad_norm.append(optim.grad_norm(params) if clip is None
+                                         else optim.clip_grad_norm(params, clip))
+                if not np.isfinite(value) or 0 < DIVERGENCE_FACTOR * history.loss[0] < value:
+                    history.diverged_at = len(history.loss) - 1
+                    break
+                optimizer.step()
+                history.steps += 1
+                bar.update(history.steps, value)
+                if history.steps == total:
+                    break
+            history.epoch_loss.append(float(np.mean(epoch)))
+            if X_val is not None and history.diverged_at is None:
+                out = predict(model, X_val)
+                history.val_loss.append(loss_fn(out, y_val)[0])
+                if np.ndim(y_val) == 1:
+                    history.val_accuracy.append(float(np.mean(out.argmax(axis=1) == y_val)))
+    bar.update(history.steps, history.final_loss, final=True)
+    return history

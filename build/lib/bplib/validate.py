@@ -1,0 +1,119 @@
+"""Checks on user input that fail with a message a learner can act on.
+
+Every message starts with where the problem was found (``Linear(3 -> 4).forward``), names the
+argument, then says what was expected and what arrived::
+
+    Linear(3 -> 4).forward: X has shape (5, 2); expected (N, 3)
+
+Dtype policy: float arrays keep their precision (float64 is the default everywhere; float32
+runs in float32, as the benchmarks do; gradient checks need float64). Booleans and integers are
+converted to float64. Strings, objects (including ragged lists) and complex numbers raise
+``TypeError``. Wrong shapes and values raise ``ValueError``. No check uses ``assert``, which
+``python -O`` would silently remove.
+
+``where`` is a string, or a function returning one: a layer passes a function so that its name
+is only written out when there is an error to report.
+"""
+import numbers
+
+import numpy as np
+
+
+def _label(where):
+    return where() if callable(where) else where
+
+
+def fmt_shape(shape):
+    """Write a shape as Python does, allowing names for free sizes: ("N", 3) -> "(N, 3)"."""
+    parts = [str(size) for size in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def as_float(x, name, where):
+    """``x`` as a float ndarray (ints and bools become float64), or TypeError if not real."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, checked cheaply
+        return x
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # numpy refuses ragged nested lists
+        raise TypeError(f"{_label(where)}: {name} is not a rectangular array of numbers "
+                        "(rows of different lengths?)") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{_label(where)}: {name} has dtype {arr.dtype}; expected real numbers "
+                        "(float, or int/bool which are converted to float64)")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+def check_shape(arr, name, where, expected):
+    """Raise ValueError unless ``arr.shape`` matches ``expected``; a str entry matches any size."""
+    ok = arr.ndim == len(expected)
+    for want, got in zip(expected, arr.shape):
+        ok = ok and (want == got or isinstance(want, str))
+    if not ok:
+        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; "
+                         f"expected {fmt_shape(expected)}")
+    return arr
+
+
+def check_array(x, name, where, shape=None):
+    """Float array of the given shape (None: any shape with a batch axis), with N >= 1 rows."""
+    arr = as_float(x, name, where)
+    if shape is not None:
+        check_shape(arr, name, where, shape)
+    elif arr.ndim == 0:
+        raise ValueError(f"{_label(where)}: {name} is a scalar; "
+                         "expected an array of shape (N, ...)")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; "
+                         "expected a non-empty batch (N >= 1)")
+    return arr
+
+
+def check_labels(y, name, where, num_classes, n):
+    """Integer class labels of shape (n,) with values in [0, num_classes), as integers."""
+    if type(y) is np.ndarray and y.dtype.kind in "iu" and y.shape == (n,):
+        # The common case, in one pass: read as unsigned, a negative label becomes huge.
+        if n == 0 or y.view(f"u{y.itemsize}").max() < num_classes:
+            return y
+        # anything else is examined below for a precise message
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{_label(where)}: {name} has dtype {arr.dtype}; "
+                        f"expected integer class labels in [0, {num_classes})")
+    check_shape(arr, name, where, (n,))
+    if arr.dtype.kind == "f":
+        bad = arr[~np.isfinite(arr) | (arr != np.round(arr))]
+        if bad.size:
+            raise ValueError(f"{_label(where)}: {name} holds non-integer labels such as {bad[0]}; "
+                             f"expected integers in [0, {num_classes})")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+        raise ValueError(f"{_label(where)}: {name} has labels from {arr.min()} to {arr.max()}; "
+                         f"expected integers in [0, {num_classes})")
+    return arr
+
+
+def check_number(value, name, where, ok, expected, integer=False):
+    """Return ``value`` if it is a real number (an int if ``integer``) with ``ok(value)`` true."""
+    kind = numbers.Integral if integer else numbers.Real
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"{_label(where)}: {name} = {value!r} is a {type(value).__name__}; "
+                        f"expected {expected}")
+    if not ok(value):
+        raise ValueError(f"{_label(where)}: {name} = {value!r}; expected {expected}")
+    return value
+
+
+def check_forward_ran(cache, where):
+    """Raise ValueError if forward has not stored its cache yet."""
+    if cache is None:
+        raise ValueError(f"{_label(where)}: called before forward; run forward(X) first")
+
+
+def check_dout(dout, where, out_shape):
+    """The upstream gradient as a float array, with exactly the shape of forward's output."""
+    arr = as_float(dout, "dout", where)
+    if arr.shape != tuple(out_shape):
+        raise ValueError(f"{_label(where)}: dout has shape {fmt_shape(arr.shape)}; expected "
+                         f"{fmt_shape(out_shape)}, the shape of the output of forward")
+    return arr
