@@ -1,8 +1,10 @@
 """Helpers shared by the tests that build and browse the book: which pages the TOC names,
-building into a fresh folder, serving the HTML on localhost."""
+building into a fresh folder, reading what a chapter glued, serving the HTML on localhost."""
+import ast
 import contextlib
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -48,6 +50,20 @@ def build_book(out_dir, source=ROOT):
         capture_output=True, text=True, cwd=source,
     )
     return proc.returncode, proc.stdout + proc.stderr, Path(out_dir) / "_build" / "html"
+
+
+def glued(html, chapter, name):
+    """The value that chapter ``chapter`` (e.g. "02_loss") glued as ``name``, in the build whose
+    HTML is in ``html``. myst-nb keeps each executed notebook's glue next to it, in
+    ``_build/jupyter_execute/chapters/<chapter>.glue.json``, as what the kernel displayed: the
+    repr, read back here into numbers, strings, lists and dicts (numpy's np.float64(x) as x)."""
+    path = html.parent / "jupyter_execute" / "chapters" / f"{chapter}.glue.json"
+    text = json.loads(path.read_text())[name]["data"]["text/plain"]
+    text = re.sub(r"np\.\w+\(([^()]*)\)", r"\1", text)
+    try:
+        return ast.literal_eval(text)
+    except ValueError:  # inf and nan are no literals
+        return float(text)
 
 
 def first_trouble(output, before=1500, after=3500):

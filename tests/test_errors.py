@@ -10,7 +10,7 @@ import pytest
 from bplib import data, gradcheck, init, optim
 from bplib.layers import (BatchNorm1d, Dropout, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh,
                           mlp)
-from bplib.losses import l2_penalty, mse_loss, softmax_cross_entropy
+from bplib.losses import l2_penalty, masked_softmax_cross_entropy, mse_loss, softmax_cross_entropy
 
 
 def after_forward(layer, X):
@@ -36,6 +36,14 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
      "mse_loss: y has shape (5,); expected (5, 1)"),
     (lambda: softmax_cross_entropy(np.zeros(4), 1), ValueError,
      "softmax_cross_entropy: logits has shape (4,); expected (N, C)"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((2, 3)), np.zeros((2, 3)), np.ones((2, 3))),
+     ValueError, "masked_softmax_cross_entropy: logits has shape (2, 3); expected (N, T, C)"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 3)), np.ones((2, 4))),
+     ValueError, "masked_softmax_cross_entropy: mask has shape (2, 4); expected (2, 3)"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((2, 3, 4)), np.zeros(6), np.ones((2, 3))),
+     ValueError, "masked_softmax_cross_entropy: y has shape (6,); expected (2, 3)"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((2, 3, 4)), np.zeros((2, 3)), np.zeros((2, 3))),
+     ValueError, "masked_softmax_cross_entropy: mask is all zero; expected at least one real"),
     (lambda: ReLU().forward(3.0), ValueError, "ReLU.forward: X is a scalar; expected"),
     # dtypes (int and bool are converted to float64)
     (lambda: ReLU().forward(np.array([["a", "b"]])), TypeError,

@@ -5,7 +5,8 @@ import pytest
 from registry import LOSS_CASES, check_autograd, check_finite_differences, check_torch
 
 from bplib.layers import Parameter
-from bplib.losses import l2_penalty, log_softmax, mse_loss, softmax, softmax_cross_entropy
+from bplib.losses import (l2_penalty, log_softmax, masked_softmax_cross_entropy, mse_loss, softmax,
+                          softmax_cross_entropy)
 
 each_case = pytest.mark.parametrize("case", LOSS_CASES, ids=lambda case: case.name)
 
@@ -55,6 +56,20 @@ def test_cross_entropy_of_one_hot_targets_equals_that_of_labels():
     by_target = softmax_cross_entropy(logits, np.eye(3)[y])
     assert by_label[0] == pytest.approx(by_target[0])
     np.testing.assert_allclose(by_label[1], by_target[1])
+
+
+def test_masked_cross_entropy_is_the_plain_one_over_the_real_tokens():
+    """Sequences of lengths 8, 5, 3 and 6 padded to 8. The mask may be 0/1 integers, and the
+    labels at padded positions anything: they are never read."""
+    mask = np.arange(8) < np.array([[8], [5], [3], [6]])
+    rng = np.random.default_rng(8)
+    y = np.where(mask, rng.integers(0, 5, (4, 8)), 99)
+    logits = rng.standard_normal((4, 8, 5))
+    loss, grad = masked_softmax_cross_entropy(logits, y, mask.astype(int))
+    ref, ref_grad = softmax_cross_entropy(logits[mask], y[mask])
+    assert loss == ref
+    np.testing.assert_array_equal(grad[mask], ref_grad)
+    assert np.all(grad[~mask] == 0)
 
 
 def test_l2_penalty_adds_into_existing_grads():

@@ -1,0 +1,43 @@
+"""bplib.measure: best_time returns the function's result and its fastest run; peak_memory its
+result and the most bytes held at once."""
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from bplib.measure import best_time, peak_memory
+
+
+def test_best_time_returns_the_last_result_and_the_fastest_run():
+    """Runs that sleep 100, 10 and 100 ms: the fastest is the middle one. Sleeps only ever run
+    long, so, however busy the machine, the answer is at least 10 ms and at most what the whole
+    call took less the two long runs. The last run, the first or the mean would all exceed that."""
+    naps = [0.1, 0.01, 0.1]
+    done = []
+
+    def nap():
+        time.sleep(naps[len(done)])
+        done.append(True)
+        return len(done)
+
+    start = time.perf_counter()
+    result, seconds = best_time(nap, repeats=3)
+    total = time.perf_counter() - start
+    assert result == 3
+    assert 0.01 <= seconds <= total - 0.2
+
+
+def test_best_time_passes_the_arguments_and_runs_seven_times_by_default():
+    calls = []
+    result, seconds = best_time(lambda a, b: calls.append(a + b) or a * b, 2, 3)
+    assert (result, calls) == (6, [5] * 7) and seconds >= 0
+
+
+def test_peak_memory_returns_the_result_and_stops_tracing():
+    result, peak = peak_memory(lambda n: np.ones(n), 1_000_000)
+    assert result.shape == (1_000_000,) and peak >= result.nbytes
+    assert not tracemalloc.is_tracing()
+    with pytest.raises(ZeroDivisionError):
+        peak_memory(lambda: 1 / 0)
+    assert not tracemalloc.is_tracing()
