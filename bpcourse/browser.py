@@ -9,7 +9,8 @@ widget does.
 A few modules that the cells import come from Jupyter, which does not run in a page; each gets a
 stand-in doing what the module does for these cells: ``myst_nb.glue`` shows its value,
 ``IPython.display.display`` shows an object, ``threadpoolctl.threadpool_limits`` does nothing
-(Pyodide runs numpy on one thread anyway). IPython's line magics (``%config``, ``%xmode``) only
+(Pyodide runs numpy on one thread anyway), ``graphviz.Digraph`` writes DOT text that the page
+draws with Graphviz compiled to WebAssembly. IPython's line magics (``%config``, ``%xmode``) only
 set how Jupyter shows outputs and are skipped. ``sklearn.datasets.load_digits`` reads the same
 digits from a file the book build saved next to the runtime.
 """
@@ -48,14 +49,16 @@ class _Stream(io.TextIOBase):
 
 def mime_bundle(value):
     """What ``value`` shows as: a matplotlib figure as SVG, else the rich forms the object
-    offers (``_repr_html_`` and its kind) and always its repr as text/plain."""
+    offers (``_repr_mimebundle_``, ``_repr_html_`` and its kind) and always its repr as
+    text/plain."""
     from matplotlib.figure import Figure
 
     if isinstance(value, Figure):
         svg = io.StringIO()
         value.savefig(svg, format="svg")
         return {"image/svg+xml": svg.getvalue(), "text/plain": repr(value)}
-    bundle = {}
+    method = getattr(value, "_repr_mimebundle_", None)
+    bundle = dict(method()) if callable(method) and not isinstance(value, type) else {}
     for mime, name in MIME_METHODS:
         method = getattr(value, name, None)
         data = method() if callable(method) and not isinstance(value, type) else None
@@ -111,6 +114,53 @@ class threadpool_limits:  # noqa: N801  (threadpoolctl's name)
         return False
 
 
+class ThreadpoolController:
+    """threadpoolctl.ThreadpoolController: its limits change nothing here either."""
+
+    def limit(self, *args, **kwargs):
+        return threadpool_limits()
+
+
+def _dot_quote(text):
+    return '"' + str(text).replace('"', '\\"') + '"'
+
+
+class Digraph:
+    """graphviz.Digraph, as far as bplib.graph uses it: it writes the DOT text, which the page
+    draws with Graphviz compiled to WebAssembly (there is no ``dot`` program to run here)."""
+
+    draws_in_page = True
+
+    def __init__(self, format="svg", graph_attr=None, node_attr=None):  # noqa: A002
+        self.format, self.body = format, []
+        self.graph_attr, self.node_attr = dict(graph_attr or {}), dict(node_attr or {})
+
+    @staticmethod
+    def _attributes(attributes):
+        return ", ".join(f"{key}={_dot_quote(value)}" for key, value in attributes.items())
+
+    def node(self, name, label=None, **attributes):
+        if label is not None:
+            attributes = {"label": label, **attributes}
+        self.body.append(f"\t{_dot_quote(name)} [{self._attributes(attributes)}]")
+
+    def edge(self, tail, head, **attributes):
+        extra = f" [{self._attributes(attributes)}]" if attributes else ""
+        self.body.append(f"\t{_dot_quote(tail)} -> {_dot_quote(head)}{extra}")
+
+    @property
+    def source(self):
+        lines = ["digraph {"]
+        if self.graph_attr:
+            lines.append(f"\tgraph [{self._attributes(self.graph_attr)}]")
+        if self.node_attr:
+            lines.append(f"\tnode [{self._attributes(self.node_attr)}]")
+        return "\n".join(lines + self.body + ["}"]) + "\n"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/vnd.graphviz": self.source}
+
+
 def glue(name, variable, display=True):  # noqa: A002  (myst_nb's signature)
     """myst_nb.glue: in the book it stores the value for the text; in a page it shows it."""
     if display:
@@ -136,9 +186,12 @@ def install(digits_file=None):
                              Markdown=_rich("Markdown", "text/markdown", "_repr_markdown_"),
                              HTML=_rich("HTML", "text/html", "_repr_html_"),
                              SVG=_rich("SVG", "image/svg+xml", "_repr_svg_"))
-    _module("IPython", display=display_module, get_ipython=lambda: None)
+    # version 0: matplotlib asks, and must not take this for a real IPython with a shell
+    _module("IPython", display=display_module, get_ipython=lambda: None, version_info=(0, 0))
     _module("myst_nb", glue=glue)
-    _module("threadpoolctl", threadpool_limits=threadpool_limits)
+    _module("threadpoolctl", threadpool_limits=threadpool_limits,
+            ThreadpoolController=ThreadpoolController)
+    _module("graphviz", Digraph=Digraph)
     if digits_file:
         datasets = _module("sklearn.datasets", load_digits=_load_digits(digits_file))
         _module("sklearn", datasets=datasets)

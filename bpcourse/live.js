@@ -234,11 +234,22 @@
       el.textContent = output.text;
     } else if (output.type === "display") {
       const data = output.data;
-      if (data["image/svg+xml"]) el.innerHTML = data["image/svg+xml"];
+      if (data["text/vnd.graphviz"]) drawGraph(el, data["text/vnd.graphviz"]);
+      else if (data["image/svg+xml"]) el.innerHTML = data["image/svg+xml"];
       else if (data["text/html"]) el.innerHTML = data["text/html"];
       else el.append(pre(data["text/markdown"] || data["text/plain"] || ""));
     }
     return el;
+  }
+
+  // Graphviz compiled to WebAssembly (npm @hpcc-js/wasm-graphviz, served by the site), loaded
+  // the first time a cell draws a graph.
+  let graphviz = null;
+  function drawGraph(el, dot) {
+    el.textContent = "drawing the graph…";
+    graphviz = graphviz || import(base + "graphviz/index.js").then((m) => m.Graphviz.load());
+    graphviz.then((gv) => { el.innerHTML = gv.dot(dot); })
+      .catch((err) => { el.replaceChildren(pre(`could not draw the graph: ${err}`)); });
   }
 
   function pre(text) {
