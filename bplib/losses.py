@@ -37,7 +37,7 @@ def _log_softmax(z):
 
 def softmax(logits):
     r"""$e^{z_c} / \sum_k e^{z_k}$ along the last axis, computed stably (rows sum to 1)."""
-    return np.exp(log_softmax(logits))
+    return np.exp(_log_softmax(validate.check_array(logits, "logits", "softmax")))
 
 
 def softmax_cross_entropy(logits, y):

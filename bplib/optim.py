@@ -35,8 +35,7 @@ class SGD:
 
     @lr.setter
     def lr(self, value):
-        self._lr = validate.check_number(value, "lr", "SGD", lambda v: 0 <= v < np.inf,
-                                         "a finite number >= 0")
+        self._lr = validate.check_number(value, "lr", "SGD", lambda v: v >= 0, "a number >= 0")
 
     def step(self):
         """Update every parameter in place from its current gradient."""

@@ -66,7 +66,7 @@ def check_array(x, name, where, shape=None):
                          "expected an array of shape (N, ...)")
     if arr.size == 0:
         raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; expected " +
-                         ("a non-empty batch (N >= 1)" if arr.shape[0] == 0 else "sizes >= 1"))
+                         ("a non-empty batch (N >= 1)" if arr.shape[0] == 0 else "every size >= 1"))
     return arr
 
 
