@@ -20,7 +20,7 @@ class Parameter:
     def __init__(self, value, name=""):
         self.value = validate.as_float(value, name or "value", "Parameter").copy()
         if not np.isfinite(self.value).all():
-            raise ValueError(f"Parameter({name!r}): value holds nan or inf; expected finite numbers")
+            raise ValueError(f"Parameter({name!r}): value holds nan or inf; expected finite values")
         self.grad = np.zeros_like(self.value)
         self.name = name
 

@@ -56,9 +56,9 @@ def _stop_reason(loss, norm):
     if np.isfinite(value) and np.isfinite(norm) and not 0 < DIVERGENCE_FACTOR * loss[0] < value:
         return None
     last = step if np.isfinite(value) else step - 1  # every loss before this one was finite
-    return (f"stopped at step {step}: loss {value:.4g}, gradient norm {norm:.4g} (not finite, or "
-            f"a loss over {DIVERGENCE_FACTOR:g} times the first); no update was made for it; last "
-            "finite loss " + (f"{loss[last]:.4g} at step {last}" if last >= 0 else "none"))
+    return (f"stopped at step {step}: loss {value:.4g} (the first was {loss[0]:.4g}), gradient "
+            f"norm {norm:.4g}; training diverged and step {step} made no update; last finite loss "
+            + (f"{loss[last]:.4g} at step {last}" if last >= 0 else "none"))
 
 
 def predict(model, X):
@@ -112,8 +112,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     data); divergence is recorded in the History, never raised.
     """
     loss_fn = losses.get(loss, "fit")
-    if isinstance(model, type) or not all(callable(getattr(model, method, None))
-                                          for method in ("forward", "backward", "parameters")):
+    if isinstance(model, type) or not callable(getattr(model, "parameters", None)):
         raise TypeError(f"fit: model is {model!r}; expected a model with forward, backward and "
                         "parameters(), such as mlp([2, 16, 2])")
     if (X_val is None) != (y_val is None):

@@ -143,7 +143,7 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: masked_softmax_cross_entropy(np.zeros((2, 3, 0)), np.zeros((2, 3)), np.ones((2, 3))),
      ValueError, "masked_softmax_cross_entropy: logits has shape (2, 3, 0); expected every size"),
     (lambda: data.minibatches(np.ones((0, 2)), np.ones(0), 2), ValueError,
-     "minibatches: X has shape (0, 2) and y has shape (0,); expected the same number of rows, >= 1"),
+     "minibatches: X has shape (0, 2) and y has shape (0,); expected the same number of rows"),
     # fit: its arguments are checked before the first step
     (lambda: train.fit(mlp([2, 2]), X4, Y4, batch_size=0), ValueError,
      "fit: batch_size = 0; expected an int >= 1"),
@@ -193,7 +193,7 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: precision.cast_parameters([Linear(2, 2)], np.float32), TypeError,
      "cast_parameters: model is [Linear(2 -> 2)]; expected a Layer instance"),
     (lambda: Parameter([1.0, np.nan], "W"), ValueError,
-     "Parameter('W'): value holds nan or inf; expected finite numbers"),
+     "Parameter('W'): value holds nan or inf; expected finite values"),
     (lambda: Linear(2, 2, init=lambda shape, rng: np.full(shape, np.inf)), ValueError,
      "Parameter('W'): value holds nan or inf"),
     (lambda: mse_loss(np.ones((2, 1)), [[1.0], [np.nan]]), ValueError,
@@ -269,8 +269,8 @@ def test_integers_and_booleans_are_converted_to_float64():
     assert softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 2.0]))[0] > 0  # 2.0 is a label
 
 
-MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data", "train", "precision",
-           "diagnostics", "checkpoint", "conv", "measure"]
+MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data", "train",
+           "precision", "diagnostics", "checkpoint", "conv", "measure"]
 
 
 @pytest.mark.parametrize("module", MODULES)
