@@ -100,7 +100,8 @@ def l2_penalty(parameters, lam):
 
     Side effect: adds its gradient $\lambda W$ into each ``parameter.grad``, so call it after
     ``zero_grad()`` and before the optimizer step, and pass only the weights you want decayed
-    (usually not biases). Returns the penalty as a float, to add to the data loss.
+    (usually not biases); one listed twice counts once. Returns the penalty as a float, to add
+    to the data loss.
     """
     lam = validate.check_number(lam, "lam", "l2_penalty", lambda v: v >= 0, "a number >= 0")
     total = 0.0

@@ -54,7 +54,8 @@ class SGD:
 
 
 def grad_norm(parameters):
-    r"""Global gradient norm $\sqrt{\sum_p \lVert p.\text{grad}\rVert^2}$ over all parameters."""
+    r"""Global gradient norm $\sqrt{\sum_p \lVert p.\text{grad}\rVert^2}$ over all parameters
+    (a parameter listed twice counts once)."""
     params = parameter_list(parameters, "grad_norm")
     return float(np.sqrt(sum(np.sum(p.grad**2) for p in params)))
 
