@@ -8,7 +8,7 @@ Cutting a chain of $n$ layers into segments of $k$ keeps $n/k$ segment inputs pl
 one segment at a time: about $n/k + k$ arrays, least at $k \approx \sqrt n$.
 """
 from . import validate
-from .layers import Layer, Sequential, _check_layer
+from .layers import Layer, Sequential, _check_layer, _refuse_reuse
 
 
 class Checkpoint(Layer):
@@ -21,6 +21,7 @@ class Checkpoint(Layer):
 
     def __init__(self, layer):
         self.layer = _check_layer(layer, "Checkpoint", "layer")
+        _refuse_reuse(self)
 
     def forward(self, X):
         X = self._input(X)
@@ -56,5 +57,7 @@ def checkpoint_sequential(model, every):
     """
     validate.check_number(every, "every", "checkpoint_sequential", lambda k: k >= 1,
                           "an int >= 1", integer=True)
+    if not isinstance(model, Sequential):
+        raise TypeError(f"checkpoint_sequential: model is {model!r}; expected a Sequential")
     groups = [Sequential(*model.layers[i:i + every]) for i in range(0, len(model), every)]
     return Sequential(*(Checkpoint(group) for group in groups))

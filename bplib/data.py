@@ -102,9 +102,9 @@ def minibatches(X, y, batch_size, rng=None, shuffle=True):
     """Iterate over one epoch as (X_batch, y_batch) pairs of ``batch_size`` rows (the last may be
     smaller), in a random order drawn from ``rng`` if ``shuffle``, else in order."""
     X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y) or len(X) == 0:
         raise ValueError(f"minibatches: X has shape {validate.fmt_shape(X.shape)} and y has shape "
-                         f"{validate.fmt_shape(y.shape)}; expected the same number of rows")
+                         f"{validate.fmt_shape(y.shape)}; expected the same number of rows, >= 1")
     _count(batch_size, "batch_size", "minibatches")
     order = as_rng(rng).permutation(len(X)) if shuffle else np.arange(len(X))
     batches = (order[start:start + batch_size] for start in range(0, len(X), batch_size))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import init as initializers
-from . import losses
+from . import losses, validate
 from .layers import (
     ACTIVATIONS,
     BatchNorm1d,
@@ -41,6 +41,7 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
       branches of size 1/depth all of them together change $h$ by a bounded amount.
     - rng: one seed or generator for all the weights.
     """
+    validate.check_number(depth, "depth", "deep_net", lambda d: d >= 1, "an int >= 1", integer=True)
     rng = initializers.as_rng(rng)
     scale = (1.0 / depth if branch_scale is None else branch_scale) if residual else 1.0
 
@@ -58,9 +59,11 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
     return Sequential(*layers, Linear(width, d_out, init=init, rng=rng))
 
 
-def split_blocks(model):
+def split_blocks(model, where="split_blocks"):
     """The hidden blocks of a Sequential (each a Sequential of the model's own layers), and a
     Sequential of the output layers that follow the last block."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{where}: model is {model!r}; expected a Sequential such as deep_net(...)")
     blocks, current = [], []
     for layer in model:
         current.append(layer)
@@ -113,7 +116,7 @@ def layer_stats(model, X, y, loss="cross_entropy"):
     are those of this pass.
     """
     loss_fn = losses.get(loss, "layer_stats")
-    blocks, head = split_blocks(model)
+    blocks, head = split_blocks(model, "layer_stats")
     acts, grad_h = [X], []
     with _grads_kept(model):
         for block in blocks:
@@ -140,9 +143,9 @@ def block_jacobians(model, x):
     comes back as dout, so row i of the result is $e_i^\top J$. Grads end as they began. Not for
     BatchNorm in training mode (a batch of copies has no variance).
     """
-    h, jacobians = np.reshape(np.asarray(x, dtype=float), (1, -1)), []
+    h, jacobians = np.reshape(validate.as_float(x, "x", "block_jacobians"), (1, -1)), []
     with _grads_kept(model):
-        for block in split_blocks(model)[0]:
+        for block in split_blocks(model, "block_jacobians")[0]:
             out = block.forward(h)
             block.forward(np.repeat(h, out.shape[1], axis=0))
             jacobians.append(block.backward(np.eye(out.shape[1])))

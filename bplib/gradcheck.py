@@ -12,6 +12,7 @@ import numpy as np
 
 from . import validate
 from .init import as_rng
+from .layers import _check_layer
 
 
 def numerical_gradient(f, x, dout=None, eps=1e-6):
@@ -28,6 +29,10 @@ def numerical_gradient(f, x, dout=None, eps=1e-6):
         raise TypeError(f"numerical_gradient: x is {type(x).__name__} of dtype "
                         f"{getattr(x, 'dtype', None)}; expected a float64 ndarray (it is perturbed "
                         "in place, so it must be the array f reads)")
+    validate.check_number(eps, "eps", "numerical_gradient", lambda e: e > 0, "a number > 0")
+    if dout is not None:  # one more call of f, for the shape dout must have
+        dout = validate.check_shape(validate.as_float(dout, "dout", "numerical_gradient"),
+                                    "dout", "numerical_gradient", np.shape(f(x)))
     dout = 1.0 if dout is None else dout
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -96,6 +101,7 @@ def check_layer(layer, X, rng=0, eps=1e-6):
     Dropout draws a new mask at every forward. Parameter values end as they began; their grads
     hold this check's.
     """
+    _check_layer(layer, "check_layer", "layer")
     X = validate.check_array(X, "X", "check_layer").copy()
     out = layer.forward(X)
     # a child stream, so dout never equals an X drawn from the same seed (with dout = X,

@@ -48,6 +48,7 @@ def normal(shape, sigma=1.0, rng=None):
 def xavier_uniform(shape, rng=None, gain=1.0):
     r"""Uniform on $[-a, a]$ with $a = \text{gain}\sqrt{6 / (\text{fan\_in} + \text{fan\_out})}$."""
     fan_in, fan_out = _fans(shape, "init.xavier_uniform")
+    validate.check_number(gain, "gain", "init.xavier_uniform", lambda g: g > 0, "a number > 0")
     a = gain * np.sqrt(6.0 / (fan_in + fan_out))
     return as_rng(rng).uniform(-a, a, size=shape)
 
@@ -55,6 +56,7 @@ def xavier_uniform(shape, rng=None, gain=1.0):
 def xavier_normal(shape, rng=None, gain=1.0):
     r"""Normal with $\sigma = \text{gain}\sqrt{2 / (\text{fan\_in} + \text{fan\_out})}$."""
     fan_in, fan_out = _fans(shape, "init.xavier_normal")
+    validate.check_number(gain, "gain", "init.xavier_normal", lambda g: g > 0, "a number > 0")
     return gain * np.sqrt(2.0 / (fan_in + fan_out)) * as_rng(rng).standard_normal(shape)
 
 
@@ -73,7 +75,7 @@ def he_uniform(shape, rng=None):
 
 def zeros(shape, rng=None):
     """All zeros: every hidden unit computes the same thing, and training cannot separate them."""
-    return np.zeros(shape)
+    return np.zeros(_fans(shape, "init.zeros"))
 
 
 SCHEMES = {
@@ -90,7 +92,7 @@ SCHEMES = {
 
 def get(name):
     """The scheme called ``name`` in ``SCHEMES``."""
-    if name not in SCHEMES:
+    if not isinstance(name, str) or name not in SCHEMES:
         raise ValueError(f"init.get: unknown scheme {name!r}; expected one of {sorted(SCHEMES)}")
     return SCHEMES[name]
 

@@ -6,6 +6,8 @@ $\partial L/\partial\,\text{out}$ (the shape of the output), returns $\partial L
 what makes an input used twice (a residual block) or two backward passes come out right; call
 ``zero_grad()`` before each new backward pass.
 """
+import copy
+
 import numpy as np
 
 from . import init as initializers
@@ -17,6 +19,8 @@ class Parameter:
 
     def __init__(self, value, name=""):
         self.value = validate.as_float(value, name or "value", "Parameter").copy()
+        if not np.isfinite(self.value).all():
+            raise ValueError(f"Parameter({name!r}): value holds nan or inf; expected finite values")
         self.grad = np.zeros_like(self.value)
         self.name = name
 
@@ -55,18 +59,26 @@ class Layer:
         """(name, layer) pairs of the layers inside this one; containers override this."""
         return []
 
+    def named_layers(self, path=""):
+        """(path, layer) for this layer and every layer nested inside it, depth first:
+        ("", self), then paths such as "0", "2.F", "2.F.0"."""
+        yield path, self
+        for name, child in self.children():
+            yield from child.named_layers(f"{path}.{name}" if path else name)
+
     def walk(self):
-        """This layer and every layer nested inside it, depth first, each once per place."""
-        yield self
-        for _, child in self.children():
-            yield from child.walk()
+        """This layer and every layer nested inside it, depth first."""
+        return (layer for _, layer in self.named_layers())
 
     def named_parameters(self):
-        """(name, Parameter) pairs: this layer's by attribute name, then its children's ("0.W")."""
-        own = [(name, p) for name, p in vars(self).items() if isinstance(p, Parameter)]
-        inner = [(f"{prefix}.{name}", p) for prefix, child in self.children()
-                 for name, p in child.named_parameters()]
-        return own + inner
+        """(name, Parameter) pairs: this layer's by attribute name, then its children's ("0.W").
+        A Parameter shared by two layers is listed once, under its first name."""
+        found = {}
+        for path, layer in self.named_layers():
+            for name, p in vars(layer).items():
+                if isinstance(p, Parameter):
+                    found.setdefault(id(p), (f"{path}.{name}" if path else name, p))
+        return list(found.values())
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -123,7 +135,8 @@ class Layer:
 
 
 def parameter_list(parameters, where):
-    """The parameters as a list, or TypeError naming the first entry that is not a Parameter."""
+    """The parameters as a list, each once (an optimizer must not step one twice); TypeError
+    naming the first entry that is not a Parameter, ValueError if there is none."""
     if isinstance(parameters, (Layer, Parameter)) or not hasattr(parameters, "__iter__"):
         raise TypeError(f"{where}: parameters is a {type(parameters).__name__}; "
                         "expected a list of Parameters such as model.parameters()")
@@ -132,7 +145,10 @@ def parameter_list(parameters, where):
         if not isinstance(p, Parameter):
             raise TypeError(f"{where}: parameters[{i}] has type {type(p).__name__}; "
                             "expected a Parameter (pass model.parameters())")
-    return params
+    if not params:
+        raise ValueError(f"{where}: parameters is empty; expected at least one Parameter "
+                         "(a model without weights, or a generator already used up?)")
+    return list({id(p): p for p in params}.values())
 
 
 class Linear(Layer):
@@ -219,6 +235,7 @@ class LeakyReLU(Layer):
 
 def sigmoid(x):
     r"""$\sigma(x) = 1/(1 + e^{-x})$ without overflow: $e^{-|x|} \le 1$ is the only exponential."""
+    x = validate.as_float(x, "x", "sigmoid")
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
@@ -259,17 +276,32 @@ def _check_layer(layer, where, what):
     return layer
 
 
+def _refuse_reuse(container):
+    """A layer caches the input of its last forward pass, so one layer object in two places of
+    a tree would run its backward on the wrong input: refused when the tree is built."""
+    first = {}
+    for path, layer in container.named_layers():
+        name = type(layer).__name__
+        if id(layer) in first:
+            raise ValueError(f"{type(container).__name__}: layer {path} is the same {name} object "
+                             f"as layer {first[id(layer)]}; a layer caches one input per forward "
+                             f"pass; use a new {name}() for each place")
+        first[id(layer)] = path
+
+
 def _has_parameters(layer):
     """layer.parameters() is not empty; a Parameter attribute answers without the full walk."""
     return any(type(v) is Parameter for v in vars(layer).values()) or bool(layer.parameters())
 
 
 class Sequential(Layer):
-    """Layers applied in order; backward runs through them in reverse."""
+    """Layers applied in order; backward runs through them in reverse. A layer object may appear
+    only once in the tree (it caches one input): Sequential(act, ..., act) is refused."""
 
     def __init__(self, *layers):
         self.layers = [_check_layer(layer, "Sequential", f"layer {i}")
                        for i, layer in enumerate(layers)]
+        _refuse_reuse(self)
 
     def forward(self, X):
         for layer in self.layers:
@@ -309,10 +341,10 @@ class Sequential(Layer):
 
 
 def activation_layer(act, where="activation_layer"):
-    """An activation layer: a new one from a name in ACTIVATIONS ("relu") or a Layer class
-    (``Tanh``), or ``act`` itself if it is a Layer (``LeakyReLU(0.1)``)."""
+    """A new activation layer: from a name in ACTIVATIONS ("relu"), a Layer class (``Tanh``), or
+    a copy of a layer (``LeakyReLU(0.1)``), so that every place gets a layer of its own."""
     if isinstance(act, Layer):
-        return act
+        return copy.deepcopy(act)
     if isinstance(act, str) and act in ACTIVATIONS:
         return ACTIVATIONS[act]()
     if isinstance(act, type) and issubclass(act, Layer):
@@ -328,7 +360,7 @@ def mlp(sizes, activation="relu", init="he", rng=None, final_activation=None):
     caches its own input); ``final_activation`` (None by default) follows the last Linear. All
     layers draw their weights from one generator, so one seed fixes the whole network.
     """
-    if len(sizes) < 2:
+    if not isinstance(sizes, (list, tuple)) or len(sizes) < 2:
         raise ValueError(f"mlp: sizes = {sizes!r}; expected at least [in, out], e.g. [2, 16, 2]")
     rng = initializers.as_rng(rng)
     layers = []
@@ -349,6 +381,7 @@ class Residual(Layer):
 
     def __init__(self, F):
         self.F = _check_layer(F, "Residual", "F")
+        _refuse_reuse(self)
 
     def forward(self, X):
         X = self._input(X)
@@ -408,7 +441,8 @@ class BatchNorm1d(Layer):
     Training uses the batch mean and (biased) variance, and updates ``running_mean`` and
     ``running_var`` as ``(1 - momentum) * running + momentum * batch`` (with the unbiased batch
     variance, as PyTorch does). Eval normalises with the running statistics instead.
-    Parameters gamma and beta have shape (D,).
+    Parameters gamma and beta have shape (D,). A training batch whose mean or variance is nan or
+    inf is refused before it reaches the running statistics (one bad batch would spoil them).
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
@@ -430,6 +464,9 @@ class BatchNorm1d(Layer):
                 raise ValueError(f"{self._where('forward')}: X has shape {X.shape}; expected "
                                  "N >= 2 in training mode (one sample has no variance)")
             mean, var = X.mean(axis=0), X.var(axis=0)
+            if not np.isfinite([mean, var]).all():  # before the running statistics change
+                raise ValueError(f"{self._where('forward')}: X has a batch mean or variance of "
+                                 "nan or inf; expected finite numbers (running statistics kept)")
             m = self.momentum
             self.running_mean = (1 - m) * self.running_mean + m * mean
             self.running_var = (1 - m) * self.running_var + m * var * N / (N - 1)

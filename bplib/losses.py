@@ -13,10 +13,13 @@ def mse_loss(y_hat, y):
 
     y_hat and y must have the same shape, e.g. (N, 1): a y of shape (N,) against a y_hat of
     shape (N, 1) would silently broadcast to (N, N), so it is refused. For one output this is
-    exactly $(y - \hat y)^2$. The gradient is $2(\hat y - y)/S$.
+    exactly $(y - \hat y)^2$. The gradient is $2(\hat y - y)/S$. The targets y must be finite;
+    a y_hat of nan or inf (a model that diverged) gives a loss of nan or inf.
     """
     y_hat = validate.check_array(y_hat, "y_hat", "mse_loss")
     y = validate.check_array(y, "y", "mse_loss", y_hat.shape)
+    if not np.isfinite(y).all():
+        raise ValueError("mse_loss: y holds nan or inf; expected finite target values")
     diff = y_hat - y
     return float(np.mean(diff**2)), 2.0 * diff / diff.size
 
@@ -24,7 +27,7 @@ def mse_loss(y_hat, y):
 def log_softmax(logits):
     r"""$z_c - \log\sum_k e^{z_k}$ along the last axis, shifting by $\max_k z_k$ so no exponent
     exceeds 0 (log-sum-exp): no overflow even for logits of 1e4."""
-    return _log_softmax(validate.as_float(logits, "logits", "log_softmax"))
+    return _log_softmax(validate.check_array(logits, "logits", "log_softmax"))
 
 
 def _log_softmax(z):
@@ -34,7 +37,7 @@ def _log_softmax(z):
 
 def softmax(logits):
     r"""$e^{z_c} / \sum_k e^{z_k}$ along the last axis, computed stably (rows sum to 1)."""
-    return np.exp(log_softmax(logits))
+    return np.exp(_log_softmax(validate.check_array(logits, "logits", "softmax")))
 
 
 def softmax_cross_entropy(logits, y):
@@ -79,7 +82,10 @@ def masked_softmax_cross_entropy(logits, y, mask):
     """
     where = "masked_softmax_cross_entropy"
     logits = validate.check_array(logits, "logits", where, ("N", "T", "C"))
-    mask = validate.check_array(mask, "mask", where, logits.shape[:2]) != 0
+    mask = validate.check_array(mask, "mask", where, logits.shape[:2])
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"{where}: mask holds values other than 0 and 1; expected 0 or 1 only")
+    mask = mask != 0
     labels = validate.check_shape(np.asarray(y), "y", where, logits.shape[:2])
     if not mask.any():
         raise ValueError(f"{where}: mask is all zero; expected at least one real position")
@@ -94,7 +100,8 @@ def l2_penalty(parameters, lam):
 
     Side effect: adds its gradient $\lambda W$ into each ``parameter.grad``, so call it after
     ``zero_grad()`` and before the optimizer step, and pass only the weights you want decayed
-    (usually not biases). Returns the penalty as a float, to add to the data loss.
+    (usually not biases); one listed twice counts once. Returns the penalty as a float, to add
+    to the data loss.
     """
     lam = validate.check_number(lam, "lam", "l2_penalty", lambda v: v >= 0, "a number >= 0")
     total = 0.0

@@ -16,7 +16,8 @@ class SGD:
     $g \leftarrow g + \text{weight\_decay}\cdot w$;
     $v \leftarrow \text{momentum}\cdot v + g$ (when momentum > 0, with $v = 0$ at the start);
     $w \leftarrow w - \text{lr}\cdot v$ (or $w - \text{lr}\cdot g$ without momentum).
-    ``lr`` can be changed between steps (learning-rate schedules).
+    ``lr`` can be changed between steps (learning-rate schedules). A parameter listed twice is
+    updated once.
     """
 
     def __init__(self, parameters, lr, momentum=0.0, weight_decay=0.0):
@@ -34,8 +35,7 @@ class SGD:
 
     @lr.setter
     def lr(self, value):
-        self._lr = validate.check_number(value, "lr", "SGD", lambda v: 0 <= v < np.inf,
-                                         "a finite number >= 0")
+        self._lr = validate.check_number(value, "lr", "SGD", lambda v: v >= 0, "a number >= 0")
 
     def step(self):
         """Update every parameter in place from its current gradient."""
@@ -54,7 +54,8 @@ class SGD:
 
 
 def grad_norm(parameters):
-    r"""Global gradient norm $\sqrt{\sum_p \lVert p.\text{grad}\rVert^2}$ over all parameters."""
+    r"""Global gradient norm $\sqrt{\sum_p \lVert p.\text{grad}\rVert^2}$ over all parameters
+    (a parameter listed twice counts once)."""
     params = parameter_list(parameters, "grad_norm")
     return float(np.sqrt(sum(np.sum(p.grad**2) for p in params)))
 
@@ -62,11 +63,15 @@ def grad_norm(parameters):
 def clip_grad_norm(parameters, max_norm):
     """Scale all gradients in place by one factor so their global norm is at most ``max_norm``.
 
-    Returns the norm before clipping (useful to log: spikes show exploding gradients).
+    Returns the norm before clipping (useful to log: spikes show exploding gradients). A norm of
+    nan or inf raises ValueError: no factor would give the gradients a direction again.
     """
     params = parameter_list(parameters, "clip_grad_norm")
     validate.check_number(max_norm, "max_norm", "clip_grad_norm", lambda m: m > 0, "a number > 0")
     total = grad_norm(params)
+    if not np.isfinite(total):
+        raise ValueError(f"clip_grad_norm: the global gradient norm is {total}; expected a finite "
+                         "norm (nan or inf in a gradient, or gradients near 1e154)")
     if total > max_norm:
         for p in params:
             p.grad *= max_norm / total

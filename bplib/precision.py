@@ -8,6 +8,7 @@ are divided by $S$ again in float32.
 import numpy as np
 
 from . import validate
+from .layers import _check_layer
 
 
 class LossScaler:
@@ -44,7 +45,11 @@ class LossScaler:
 
 
 def cast_parameters(model, dtype):
-    """Convert every parameter's value and grad of ``model`` to ``dtype`` in place."""
-    for p in model.parameters():
+    """Convert every parameter's value and grad of ``model`` to ``dtype`` in place: a float dtype
+    (np.float16, np.float32, np.float64); anything else raises TypeError."""
+    if dtype is None or np.dtype(dtype).kind != "f":  # np.dtype(None) would be float64
+        raise TypeError(f"cast_parameters: dtype = {dtype!r}; expected a float dtype such as "
+                        "np.float32 or np.float16")
+    for p in _check_layer(model, "cast_parameters", "model").parameters():
         p.value, p.grad = p.value.astype(dtype), p.grad.astype(dtype)
     return model

@@ -1,11 +1,13 @@
 r"""The training loop: forward, loss, backward, update, with a record of what happened.
 
 ``fit`` repeats, for every step: ``model.train()``; ``zero_grad``; forward; loss; backward;
-record the global gradient norm (before any clipping); clip; ``optimizer.step()``. It stops early
-when the loss stops being a finite number or grows past ``1e6`` times the first loss, and says
-so in ``History.diverged_at``. A one-line progress bar is written to stderr unless the
-environment variable ``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book
-builds stay quiet).
+record the global gradient norm (before any clipping); clip; ``optimizer.step()``. It stops
+early, without an update for that step, when the loss or the gradient norm stops being a finite
+number or the loss grows past ``1e6`` times the first loss, and says so in
+``History.diverged_at`` and, in words, in ``History.stopped``. It neither raises nor warns
+then: diverging (a learning rate too large) is a lesson the chapters show on purpose. A
+one-line progress bar is written to stderr unless the environment variable
+``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book builds stay quiet).
 """
 import os
 import sys
@@ -26,7 +28,8 @@ class History:
     before clipping), one per epoch in ``epoch_loss`` (the mean step loss, partial epochs
     included) and, with validation data, in ``val_loss`` and ``val_accuracy`` (classification
     only). ``steps`` counts the updates applied; ``diverged_at`` is the index of the step whose
-    loss blew up (recorded, but not followed by an update), or None."""
+    loss or gradient norm blew up (recorded, but not followed by an update), or None, and
+    ``stopped`` says the same in words (the step, the loss, the last finite loss), or is None."""
 
     loss: list = field(default_factory=list)
     grad_norm: list = field(default_factory=list)
@@ -34,6 +37,7 @@ class History:
     val_loss: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
     diverged_at: int | None = None
+    stopped: str | None = None
     steps: int = 0
 
     @property
@@ -41,10 +45,25 @@ class History:
         """The loss of the last step run (nan if none ran)."""
         return self.loss[-1] if self.loss else float("nan")
 
+    def __repr__(self):
+        return f"History({self.steps} steps, final loss {self.final_loss:.4g}" + (
+            f"; {self.stopped})" if self.stopped else ")")
+
+
+def _stop_reason(loss, norm):
+    """Why fit stops after the step just recorded, in words, or None to go on."""
+    step, value = len(loss) - 1, loss[-1]
+    if np.isfinite(value) and np.isfinite(norm) and not 0 < DIVERGENCE_FACTOR * loss[0] < value:
+        return None
+    last = step if np.isfinite(value) else step - 1  # every loss before this one was finite
+    return (f"stopped at step {step}: loss {value:.4g} (the first was {loss[0]:.4g}), gradient "
+            f"norm {norm:.4g}; training diverged and step {step} made no update; last finite loss "
+            + (f"{loss[last]:.4g} at step {last}" if last >= 0 else "none"))
+
 
 def predict(model, X):
     """The model's output for X in eval mode (scores for classification), e.g. (N, C)."""
-    was_training = model.training
+    was_training = getattr(model, "training", True)
     model.eval()
     try:
         return model.forward(X)
@@ -54,7 +73,9 @@ def predict(model, X):
 
 def accuracy(model, X, y):
     """Fraction of rows of X whose largest score (eval mode) is at the label y, shape (N,)."""
-    return float(np.mean(predict(model, X).argmax(axis=1) == np.asarray(y)))
+    scores = predict(model, X)
+    y = validate.check_labels(y, "y", "accuracy", scores.shape[1], len(scores))
+    return float(np.mean(scores.argmax(axis=1) == y))
 
 
 class _Progress:
@@ -85,15 +106,25 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
       ``data.minibatches`` drawn with ``rng`` (an int seed makes them reproducible).
     - clip: the largest global gradient norm allowed (``optim.clip_grad_norm``), or None.
     - progress: None shows a progress bar unless ``BPLIB_NO_PROGRESS`` is set; True/False force it.
-    - X_val, y_val: evaluated (eval mode) after every epoch.
+    - X_val, y_val: evaluated (eval mode) after every epoch; give both or neither.
 
-    Returns a ``History``.
+    Returns a ``History``. The arguments are checked first (ValueError for nan or inf in the
+    data); divergence is recorded in the History, never raised.
     """
     loss_fn = losses.get(loss, "fit")
+    if isinstance(model, type) or not callable(getattr(model, "parameters", None)):
+        raise TypeError(f"fit: model is {model!r}; expected a model with forward, backward and "
+                        "parameters(), such as mlp([2, 16, 2])")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("fit: only one of X_val and y_val is given; expected both or neither")
+    X = validate.check_array(X, "X", "fit")
+    for name, arr in (("X", X), ("y", y), ("X_val", X_val), ("y_val", y_val)):
+        if np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError(f"fit: {name} holds nan or inf; expected finite numbers")
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     # The data's own gradient is never needed; a model of your own with only backward works too.
     backward = getattr(model, "backward_params", None) or model.backward
-    for name, n in (("epochs", epochs), ("steps", steps)):
+    for name, n in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
         if n is not None:
             validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
     n_batches = 1 if batch_size is None else -(-len(X) // batch_size)
@@ -103,7 +134,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     bar = _Progress(total, show)
     # overflow is detected below (divergence), not printed as a RuntimeWarning
     with np.errstate(all="ignore"):
-        while history.steps < total and history.diverged_at is None:
+        while history.steps < total and history.stopped is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
             epoch = []
             for X_batch, y_batch in batches:
@@ -113,19 +144,20 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 backward(dout)
                 history.loss.append(value)
                 epoch.append(value)
-                params = optimizer.parameters
-                history.grad_norm.append(optim.grad_norm(params) if clip is None
-                                         else optim.clip_grad_norm(params, clip))
-                if not np.isfinite(value) or 0 < DIVERGENCE_FACTOR * history.loss[0] < value:
+                history.grad_norm.append(optim.grad_norm(optimizer.parameters))
+                history.stopped = _stop_reason(history.loss, history.grad_norm[-1])
+                if history.stopped:
                     history.diverged_at = len(history.loss) - 1
                     break
+                if clip is not None:
+                    optim.clip_grad_norm(optimizer.parameters, clip)
                 optimizer.step()
                 history.steps += 1
                 bar.update(history.steps, value)
                 if history.steps == total:
                     break
             history.epoch_loss.append(float(np.mean(epoch)))
-            if X_val is not None and history.diverged_at is None:
+            if X_val is not None and history.stopped is None:
                 out = predict(model, X_val)
                 history.val_loss.append(loss_fn(out, y_val)[0])
                 if np.ndim(y_val) == 1:

@@ -14,6 +14,7 @@ converted to float64. Strings, objects (including ragged lists) and complex numb
 ``where`` is a string, or a function returning one: a layer passes a function so that its name
 is only written out when there is an error to report.
 """
+import math
 import numbers
 
 import numpy as np
@@ -56,16 +57,16 @@ def check_shape(arr, name, where, expected):
 
 
 def check_array(x, name, where, shape=None):
-    """Float array of the given shape (None: any shape with a batch axis), with N >= 1 rows."""
+    """Float array of the given shape (None: any shape with a batch axis), with no size 0."""
     arr = as_float(x, name, where)
     if shape is not None:
         check_shape(arr, name, where, shape)
     elif arr.ndim == 0:
         raise ValueError(f"{_label(where)}: {name} is a scalar; "
                          "expected an array of shape (N, ...)")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; "
-                         "expected a non-empty batch (N >= 1)")
+    if arr.size == 0:
+        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; expected " +
+                         ("a non-empty batch (N >= 1)" if arr.shape[0] == 0 else "every size >= 1"))
     return arr
 
 
@@ -94,13 +95,16 @@ def check_labels(y, name, where, num_classes, n):
 
 
 def check_number(value, name, where, ok, expected, integer=False):
-    """Return ``value`` if it is a real number (an int if ``integer``) with ``ok(value)`` true."""
+    """Return ``value`` if it is a finite real number (an int if ``integer``) with ``ok(value)``
+    true. nan and inf are refused: no setting of the library means anything with them."""
     kind = numbers.Integral if integer else numbers.Real
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"{_label(where)}: {name} = {value!r} is a {type(value).__name__}; "
                         f"expected {expected}")
-    if not ok(value):
-        raise ValueError(f"{_label(where)}: {name} = {value!r}; expected {expected}")
+    finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+    if not finite or not ok(value):
+        raise ValueError(f"{_label(where)}: {name} = {value!r}; expected "
+                         f"{'' if finite else 'a finite value, '}{expected}")
     return value
 
 

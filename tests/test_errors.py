@@ -7,15 +7,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bplib import data, gradcheck, init, optim
-from bplib.layers import (BatchNorm1d, Dropout, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh,
-                          mlp)
-from bplib.losses import l2_penalty, masked_softmax_cross_entropy, mse_loss, softmax_cross_entropy
+from bplib import data, diagnostics, gradcheck, init, measure, optim, precision, train
+from bplib.checkpoint import Checkpoint, checkpoint_sequential
+from bplib.layers import (BatchNorm1d, Dropout, Linear, Parameter, ReLU, Residual, Sequential,
+                          Sigmoid, Tanh, mlp, sigmoid)
+from bplib.losses import (l2_penalty, log_softmax, masked_softmax_cross_entropy, mse_loss,
+                          softmax, softmax_cross_entropy)
 
 
 def after_forward(layer, X):
     layer.forward(X)
     return layer
+
+
+def used_twice(layer, *between):
+    """Sequential(Linear(2, 3), layer, *between, layer): one layer object in two places."""
+    return Sequential(Linear(2, 3), layer, *between, layer)
+
+
+def grads_with(value):
+    """The parameters of a Linear(2, 2) whose first gradient entry is ``value``."""
+    layer = Linear(2, 2, rng=0)
+    layer.W.grad[0, 0] = value
+    return layer.parameters()
+
+
+X4, Y4 = np.ones((4, 2)), np.array([0, 1, 0, 1])
 
 
 ERRORS = [  # (what to run, the exception, the message it must contain)
@@ -100,7 +117,7 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: init.he_normal((3,)), ValueError, "init.he_normal: shape = (3,); expected (fan_in"),
     # optimisers, penalties, tools
     (lambda: optim.SGD(Linear(2, 2).parameters(), lr=-0.1), ValueError,
-     "SGD: lr = -0.1; expected a finite number >= 0"),
+     "SGD: lr = -0.1; expected a number >= 0"),
     (lambda: optim.SGD(Linear(2, 2).parameters(), lr=0.1, momentum=1.0), ValueError,
      "SGD: momentum = 1.0; expected a number in [0, 1)"),
     (lambda: optim.SGD(mlp([2, 2]), lr=0.1), TypeError,
@@ -118,6 +135,122 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: data.moons(n=200, noise=-0.1), ValueError,
      "moons: noise = -0.1; expected a number >= 0"),
     # ---- careless use: empty batches, fit, layers used twice, optimisers, non-finite values ----
+    # empty batches, zero classes (every size of an array must be >= 1)
+    (lambda: softmax_cross_entropy(np.zeros((3, 0)), [0, 0, 0]), ValueError,
+     "softmax_cross_entropy: logits has shape (3, 0); expected every size >= 1"),
+    (lambda: softmax_cross_entropy(np.zeros((0, 3)), []), ValueError,
+     "softmax_cross_entropy: logits has shape (0, 3); expected a non-empty batch (N >= 1)"),
+    (lambda: softmax(np.zeros((0, 3))), ValueError,
+     "softmax: logits has shape (0, 3); expected a non-empty batch (N >= 1)"),
+    (lambda: softmax(np.zeros((2, 0))), ValueError,
+     "softmax: logits has shape (2, 0); expected every size >= 1"),
+    (lambda: log_softmax(3.0), ValueError,
+     "log_softmax: logits is a scalar; expected an array of shape (N, ...)"),
+    (lambda: mse_loss(np.ones((3, 0)), np.ones((3, 0))), ValueError,
+     "mse_loss: y_hat has shape (3, 0); expected every size >= 1"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((2, 3, 0)), np.zeros((2, 3)), np.ones((2, 3))),
+     ValueError, "masked_softmax_cross_entropy: logits has shape (2, 3, 0); expected every size"),
+    (lambda: data.minibatches(np.ones((0, 2)), np.ones(0), 2), ValueError,
+     "minibatches: X has shape (0, 2) and y has shape (0,); expected the same number of rows"),
+    # fit: its arguments are checked before the first step
+    (lambda: train.fit(mlp([2, 2]), X4, Y4, batch_size=0), ValueError,
+     "fit: batch_size = 0; expected an int >= 1"),
+    (lambda: train.fit(mlp([2, 2]), X4, Y4, batch_size=2.5), TypeError,
+     "fit: batch_size = 2.5 is a float; expected an int >= 1"),
+    (lambda: train.fit([Linear(2, 2)], X4, Y4), TypeError,
+     "fit: model is [Linear(2 -> 2)]; expected a model with forward, backward and parameters()"),
+    (lambda: train.fit(Linear, X4, Y4), TypeError,
+     "fit: model is <class 'bplib.layers.Linear'>; expected a model with forward, backward"),
+    (lambda: train.fit(lambda X: X, X4, Y4), TypeError, "fit: model is <function"),
+    (lambda: train.fit(mlp([2, 2]), X4, Y4, X_val=X4), ValueError,
+     "fit: only one of X_val and y_val is given; expected both or neither"),
+    (lambda: train.fit(mlp([2, 2]), np.ones((0, 2)), [], batch_size=2), ValueError,
+     "fit: X has shape (0, 2); expected a non-empty batch (N >= 1)"),
+    (lambda: train.fit(mlp([2, 2]), [[1.0, np.nan]] * 4, Y4), ValueError,
+     "fit: X holds nan or inf; expected finite numbers"),
+    (lambda: train.fit(mlp([2, 1]), X4, [[1.0], [np.inf], [0.0], [1.0]], loss="mse"), ValueError,
+     "fit: y holds nan or inf; expected finite numbers"),
+    (lambda: train.fit(mlp([2, 2]), X4, Y4, X_val=X4, y_val=[0.0, 1.0, np.nan, 0.0]), ValueError,
+     "fit: y_val holds nan or inf; expected finite numbers"),
+    (lambda: train.accuracy(mlp([2, 2]), X4, Y4[:, None]), ValueError,
+     "accuracy: y has shape (4, 1); expected (4,)"),
+    # a layer object in two places of one tree (its cache holds one input)
+    (lambda: used_twice(ReLU(), Linear(3, 3)), ValueError,
+     "Sequential: layer 3 is the same ReLU object as layer 1; a layer caches one input per "
+     "forward pass; use a new ReLU() for each place"),
+    (lambda: Sequential(Residual(lin := Linear(3, 3)), Residual(Sequential(lin, ReLU()))),
+     ValueError, "Sequential: layer 1.F.0 is the same Linear object as layer 0.F;"),
+    (lambda: Sequential(Checkpoint(lin := Linear(3, 3)), lin), ValueError,
+     "Sequential: layer 1 is the same Linear object as layer 0.layer;"),
+    (lambda: Residual(Sequential(bn := BatchNorm1d(3), ReLU(), bn)), ValueError,
+     "Sequential: layer 2 is the same BatchNorm1d object as layer 0;"),
+    # non-finite values: refused where they would spread
+    (lambda: BatchNorm1d(2).forward([[1.0, 2.0], [np.nan, 0.0]]), ValueError,
+     "BatchNorm1d(2).forward: X has a batch mean or variance of nan or inf; expected finite "
+     "numbers (running statistics kept)"),
+    (lambda: optim.clip_grad_norm(grads_with(np.inf), 1.0), ValueError,
+     "clip_grad_norm: the global gradient norm is inf; expected a finite norm"),
+    (lambda: optim.clip_grad_norm(grads_with(np.nan), 1.0), ValueError,
+     "clip_grad_norm: the global gradient norm is nan; expected a finite norm"),
+    (lambda: precision.cast_parameters(Linear(2, 2), np.int32), TypeError,
+     "cast_parameters: dtype = <class 'numpy.int32'>; expected a float dtype such as np.float32"),
+    (lambda: precision.cast_parameters(Linear(2, 2), bool), TypeError,
+     "cast_parameters: dtype = <class 'bool'>; expected a float dtype"),
+    (lambda: precision.cast_parameters(Linear(2, 2), None), TypeError,
+     "cast_parameters: dtype = None; expected a float dtype"),
+    (lambda: precision.cast_parameters([Linear(2, 2)], np.float32), TypeError,
+     "cast_parameters: model is [Linear(2 -> 2)]; expected a Layer instance"),
+    (lambda: Parameter([1.0, np.nan], "W"), ValueError,
+     "Parameter('W'): value holds nan or inf; expected finite values"),
+    (lambda: Linear(2, 2, init=lambda shape, rng: np.full(shape, np.inf)), ValueError,
+     "Parameter('W'): value holds nan or inf"),
+    (lambda: mse_loss(np.ones((2, 1)), [[1.0], [np.nan]]), ValueError,
+     "mse_loss: y holds nan or inf; expected finite target values"),
+    (lambda: masked_softmax_cross_entropy(np.zeros((1, 2, 3)), [[0, 0]], [[1.0, np.nan]]),
+     ValueError, "masked_softmax_cross_entropy: mask holds values other than 0 and 1; expected"),
+    # a setting of nan or inf means nothing anywhere (validate.check_number)
+    (lambda: l2_penalty(Linear(2, 2).parameters(), np.inf), ValueError,
+     "l2_penalty: lam = inf; expected a finite value, a number >= 0"),
+    (lambda: optim.SGD(Linear(2, 2).parameters(), lr=0.1, weight_decay=np.inf), ValueError,
+     "SGD: weight_decay = inf; expected a finite value, a number >= 0"),
+    (lambda: optim.SGD(Linear(2, 2).parameters(), lr=np.nan), ValueError,
+     "SGD: lr = nan; expected a finite value, a number >= 0"),
+    (lambda: Linear(2, 2, init=np.inf), ValueError,
+     "init.normal: sigma = inf; expected a finite value, a number >= 0"),
+    (lambda: init.xavier_normal((2, 2), gain=np.nan), ValueError,
+     "init.xavier_normal: gain = nan; expected a finite value, a number > 0"),
+    (lambda: init.xavier_uniform((2, 2), gain=-1.0), ValueError,
+     "init.xavier_uniform: gain = -1.0; expected a number > 0"),
+    (lambda: BatchNorm1d(3, eps=np.inf), ValueError, "BatchNorm1d: eps = inf; expected a finite"),
+    (lambda: data.moons(noise=np.inf), ValueError, "moons: noise = inf; expected a finite value"),
+    (lambda: precision.LossScaler(scale=np.inf), ValueError,
+     "LossScaler: scale = inf; expected a finite value, a number > 0"),
+    # optimisers and tools given nothing, or the wrong thing
+    (lambda: optim.SGD([], lr=0.1), ValueError,
+     "SGD: parameters is empty; expected at least one Parameter"),
+    (lambda: optim.SGD(ReLU().parameters(), lr=0.1), ValueError,
+     "SGD: parameters is empty; expected at least one Parameter"),
+    (lambda: init.zeros((3,)), ValueError,
+     "init.zeros: shape = (3,); expected (fan_in, fan_out) of positive ints"),
+    (lambda: init.get(["he"]), ValueError, "init.get: unknown scheme ['he']; expected one of"),
+    (lambda: mlp(3), ValueError, "mlp: sizes = 3; expected at least [in, out]"),
+    (lambda: sigmoid("a"), TypeError, "sigmoid: x has dtype <U1; expected real numbers"),
+    (lambda: gradcheck.numerical_gradient(np.sin, np.ones(2), eps=0.0), ValueError,
+     "numerical_gradient: eps = 0.0; expected a number > 0"),
+    (lambda: gradcheck.numerical_gradient(np.sin, np.ones(3), dout=np.ones(2)), ValueError,
+     "numerical_gradient: dout has shape (2,); expected (3,)"),
+    (lambda: gradcheck.check_layer(np.tanh, np.ones((2, 2))), TypeError,
+     "check_layer: layer is <ufunc 'tanh'>; expected a Layer instance"),
+    (lambda: diagnostics.deep_net(0, 4, 2, 2, residual=True), ValueError,
+     "deep_net: depth = 0; expected an int >= 1"),
+    (lambda: diagnostics.layer_stats(Linear(2, 2), X4, Y4), TypeError,
+     "layer_stats: model is Linear(2 -> 2); expected a Sequential"),
+    (lambda: diagnostics.block_jacobians(mlp([2, 3, 2]), "ab"), TypeError,
+     "block_jacobians: x has dtype <U2; expected real numbers"),
+    (lambda: checkpoint_sequential(Linear(2, 2), 1), TypeError,
+     "checkpoint_sequential: model is Linear(2 -> 2); expected a Sequential"),
+    (lambda: measure.best_time(print, repeats=0), ValueError,
+     "best_time: repeats = 0; expected an int >= 1"),
     # ---- the scalar engine and forward mode: domain and range, forward and backward ----
 ]
 
@@ -144,7 +277,8 @@ def test_integers_and_booleans_are_converted_to_float64():
     assert softmax_cross_entropy(np.zeros((2, 3)), np.array([0.0, 2.0]))[0] > 0  # 2.0 is a label
 
 
-MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data"]
+MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data", "train",
+           "precision", "diagnostics", "checkpoint", "conv", "measure"]
 
 
 @pytest.mark.parametrize("module", MODULES)

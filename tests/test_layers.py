@@ -5,8 +5,8 @@ import pytest
 from registry import LAYER_CASES, check_autograd, check_finite_differences, check_torch, randn
 
 from bplib.gradcheck import rel_error
-from bplib.layers import (ACTIVATIONS, BatchNorm1d, Dropout, Linear, ReLU, Residual, Sequential,
-                          Sigmoid, Tanh, mlp)
+from bplib.layers import (ACTIVATIONS, BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Residual,
+                          Sequential, Sigmoid, Tanh, mlp)
 
 each_case = pytest.mark.parametrize("case", LAYER_CASES, ids=lambda case: case.name)
 
@@ -199,3 +199,40 @@ def test_linear_init_options():
     small = Linear(300, 200, init=0.01, rng=0).W.value
     assert abs(small.std() - 0.01) < 0.001
     assert [p.shape for p in Linear(3, 4, bias=False).parameters()] == [(3, 4)]
+
+
+def test_a_parameter_shared_by_two_layers_is_listed_once():
+    """Tied weights: one Parameter in two layers is one entry, under its first name."""
+    first, second = Linear(3, 3, rng=0), Linear(3, 3, rng=1)
+    second.W = first.W
+    net = Sequential(first, Tanh(), second)
+    assert [name for name, _ in net.named_parameters()] == ["0.W", "0.b", "2.b"]
+    assert [p is first.W for p in net.parameters()] == [True, False, False]
+
+
+def test_an_activation_layer_given_to_mlp_is_copied_for_each_place():
+    """mlp(activation=LeakyReLU()) gives every place its own layer (each caches its own input),
+    so its gradients are those of the network built from the name."""
+    X, dout = randn(0, 5, 2), randn(1, 5, 1)
+    grads = []
+    for activation in (LeakyReLU(0.01), "leaky_relu"):
+        net = mlp([2, 4, 4, 1], activation=activation, rng=0)
+        assert net[1] is not net[3]
+        net.forward(X)
+        net.backward(dout)
+        grads.append([p.grad.copy() for p in net.parameters()])
+    for ours, theirs in zip(*grads):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_batchnorm_keeps_its_running_statistics_when_it_refuses_a_batch():
+    bn = BatchNorm1d(2)
+    bn.forward(randn(0, 6, 2))
+    mean, var = bn.running_mean.copy(), bn.running_var.copy()
+    bad = randn(1, 6, 2)
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="running statistics kept"):
+        bn.forward(bad)
+    np.testing.assert_array_equal(bn.running_mean, mean)
+    np.testing.assert_array_equal(bn.running_var, var)
+    assert np.isfinite(bn.eval().forward(randn(2, 3, 2))).all()

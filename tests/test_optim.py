@@ -3,7 +3,7 @@ import pytest
 
 from bplib.data import moons
 from bplib.layers import Parameter, mlp
-from bplib.losses import softmax_cross_entropy
+from bplib.losses import l2_penalty, softmax_cross_entropy
 from bplib.optim import SGD, clip_grad_norm, grad_norm
 
 
@@ -69,3 +69,26 @@ def test_training_an_mlp_on_moons_lowers_the_loss():
         losses.append(loss)
     accuracy = np.mean(net.forward(X).argmax(axis=1) == y)
     assert losses[-1] < 0.25 * losses[0] and accuracy > 0.95
+
+
+def test_a_parameter_listed_twice_counts_once():
+    """As in PyTorch: an optimizer steps each parameter once, norms and penalties count it once."""
+    p = param([1.0], [2.0])
+    opt = SGD([p, p], lr=0.1, momentum=0.9)
+    opt.step()
+    np.testing.assert_allclose(p.value, [0.8])               # 1 - 0.1 * 2, not 1 - 2 * 0.2
+    assert len(opt.velocity) == 1
+    q = param([0.0], [4.0])
+    assert grad_norm([p, q, p]) == pytest.approx(np.hypot(2.0, 4.0))
+    clip_grad_norm([q, q], max_norm=1.0)
+    np.testing.assert_allclose(q.grad, [1.0])
+    w = param([3.0], [0.0])
+    assert l2_penalty([w, w], lam=1.0) == pytest.approx(4.5)
+    np.testing.assert_allclose(w.grad, [3.0])
+
+
+def test_clipping_a_non_finite_norm_raises_and_leaves_the_gradients():
+    a, b = param([0.0, 0.0], [np.inf, 1.0]), param([0.0], [2.0])
+    with pytest.raises(ValueError, match="clip_grad_norm: the global gradient norm is inf"):
+        clip_grad_norm([a, b], max_norm=1.0)
+    np.testing.assert_array_equal(np.r_[a.grad, b.grad], [np.inf, 1.0, 2.0])

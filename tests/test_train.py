@@ -258,3 +258,62 @@ def test_fit_takes_a_model_of_your_own_with_only_forward_and_backward():
     theirs = train.fit(reference, X, y, loss="mse", lr=0.1, steps=50, progress=False)
     assert ours.loss == theirs.loss
     assert ours.final_loss < 0.1 * ours.loss[0]
+
+
+def test_fit_stops_at_a_non_finite_loss_and_says_so_in_words(line, capsys):
+    """The step, the loss and the last finite loss are in ``stopped`` and in repr(history); no
+    update is made for that step; nothing is raised or written to stderr."""
+    X, y = line
+
+    def loss_nan_at_step_3(y_hat, target):
+        value, dout = mse_loss(y_hat, target)
+        calls.append(value)
+        return (np.nan if len(calls) == 4 else value), dout
+
+    calls = []
+    model, reference = Linear(1, 1, rng=0), Linear(1, 1, rng=0)
+    history = train.fit(model, X, y, loss=loss_nan_at_step_3, lr=0.1, steps=10, progress=False)
+    train.fit(reference, X, y, loss="mse", lr=0.1, steps=3, progress=False)
+    assert history.diverged_at == 3 and history.steps == 3 and len(history.loss) == 4
+    np.testing.assert_array_equal(model.W.value, reference.W.value)   # step 3 made no update
+    assert history.stopped.startswith("stopped at step 3: loss nan")
+    assert f"last finite loss {calls[2]:.4g} at step 2" in history.stopped
+    assert repr(history) == f"History(3 steps, final loss nan; {history.stopped})"
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_stops_at_a_non_finite_gradient_norm_even_when_clipping(line):
+    """A finite loss with a nan gradient: fit stops before clipping (which would raise) and
+    before the update."""
+    X, y = line
+
+    class NanAtStep2(Linear):
+        steps = 0
+
+        def backward(self, dout):
+            dX = super().backward(dout)
+            NanAtStep2.steps += 1
+            if NanAtStep2.steps == 3:
+                self.W.grad[0, 0] = np.nan
+            return dX
+
+        backward_params = backward
+
+    model, reference = NanAtStep2(1, 1, rng=0), Linear(1, 1, rng=0)
+    history = train.fit(model, X, y, loss="mse", lr=0.1, steps=10, clip=100.0, progress=False)
+    train.fit(reference, X, y, loss="mse", lr=0.1, steps=2, clip=100.0, progress=False)
+    assert history.diverged_at == 2 and history.steps == 2 and np.isnan(history.grad_norm[2])
+    np.testing.assert_array_equal(model.W.value, reference.W.value)
+    assert history.stopped.startswith(f"stopped at step 2: loss {history.loss[2]:.4g} (the first "
+                                      f"was {history.loss[0]:.4g}), gradient norm nan;")
+    assert history.stopped.endswith(f"last finite loss {history.loss[2]:.4g} at step 2")
+
+
+def test_a_run_that_did_not_stop_says_nothing(line):
+    X, y = line
+    model, history = fit_line(X, y, lr=0.1, steps=5)
+    assert history.stopped is None and history.diverged_at is None
+    assert repr(history) == f"History(5 steps, final loss {history.final_loss:.4g})"
+    _, blown = fit_line(X, y, lr=5.0, steps=500)
+    assert blown.stopped.startswith(f"stopped at step {blown.diverged_at}: loss ")
+    assert blown.loss[-1] > 1e6 * blown.loss[0] and np.isfinite(blown.loss[-1])
