@@ -63,6 +63,8 @@ class Conv1d(Layer):
         X_windows = sliding_window_view(X, T, axis=2)
         self.W.grad += np.einsum("nckt,not->ock", X_windows, dout)
         self.b.grad += dout.sum(axis=(0, 2))
+        if not self.input_grad:
+            return None
         # dX[n, c, s] = sum_o sum_k W[o, c, k] dout[n, o, s - k], the
         # full convolution: pad dout with K - 1 zeros on both sides and
         # correlate it with the kernel flipped along k.

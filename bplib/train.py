@@ -10,6 +10,7 @@ builds stay quiet).
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,21 @@ class _Progress:
                              f"steps, loss {loss:.4g}" + ("\n" if final else ""))
 
 
+@contextmanager
+def no_input_grad(model):
+    """Inside the block ``model.input_grad`` is off: the data is the model's input and nobody
+    needs its gradient. The switch is restored afterwards, even after an error. A model of your
+    own without the switch (only ``forward`` and ``backward``) is left as it is."""
+    was = getattr(model, "input_grad", None)
+    if was is not None:
+        model.input_grad = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            model.input_grad = was
+
+
 def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
         momentum=0.0, epochs=1, steps=None, batch_size=None, rng=None,
         clip=None, progress=None, X_val=None, y_val=None):
@@ -91,8 +107,6 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     """
     loss_fn = losses.get(loss, "fit")
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    # The data's own gradient is never needed; a model of your own with only backward works too.
-    backward = getattr(model, "backward_params", None) or model.backward
     for name, n in (("epochs", epochs), ("steps", steps)):
         if n is not None:
             validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
@@ -102,7 +116,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     show = not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
     bar = _Progress(total, show)
     # overflow is detected below (divergence), not printed as a RuntimeWarning
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), no_input_grad(model):
         while history.steps < total and history.diverged_at is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
             epoch = []
@@ -110,7 +124,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 model.train()
                 model.zero_grad()
                 value, dout = loss_fn(model.forward(X_batch), y_batch)
-                backward(dout)
+                model.backward(dout)
                 history.loss.append(value)
                 epoch.append(value)
                 params = optimizer.parameters

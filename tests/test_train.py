@@ -228,7 +228,7 @@ def test_a_large_learning_rate_makes_the_network_loss_oscillate():
 
 
 def test_fit_takes_a_model_of_your_own_with_only_forward_and_backward():
-    """A learner's duck-typed model (no backward_params) trains as a bplib layer does."""
+    """A learner's duck-typed model (no ``input_grad`` switch) trains as a bplib layer does."""
     class Mine:
         def __init__(self):
             self.inner = Linear(1, 1, rng=0)
@@ -258,3 +258,31 @@ def test_fit_takes_a_model_of_your_own_with_only_forward_and_backward():
     theirs = train.fit(reference, X, y, loss="mse", lr=0.1, steps=50, progress=False)
     assert ours.loss == theirs.loss
     assert ours.final_loss < 0.1 * ours.loss[0]
+
+
+class Recorded(Linear):
+    """A Linear that keeps what each backward call returned."""
+
+    def backward(self, dout):
+        self.returned.append(super().backward(dout))
+        return self.returned[-1]
+
+
+def test_fit_switches_the_input_gradient_off_and_restores_it(line):
+    """fit's backward skips the data's gradient (the first layer returns None) but the hand-
+    written loop's does not; afterwards, and after an error inside fit, the switch is back on."""
+    X, y = line
+    first = Recorded(1, 4, rng=0)
+    first.returned = []
+    model = Sequential(first, ReLU(), Linear(4, 1, rng=1))
+    train.fit(model, X, y, loss="mse", lr=0.1, steps=3, progress=False)
+    assert first.returned == [None] * 3
+    assert all(layer.input_grad for layer in model.walk())
+    assert model.backward(np.ones((len(X), 1))).shape == X.shape
+    model.input_grad = False  # a switch already off stays off
+    train.fit(model, X, y, loss="mse", lr=0.1, steps=1, progress=False)
+    assert not model.input_grad and not first.input_grad
+    model.input_grad = True
+    with pytest.raises(ValueError):
+        train.fit(model, X, y[:10], loss="mse", steps=1, progress=False)
+    assert all(layer.input_grad for layer in model.walk())
