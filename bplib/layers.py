@@ -177,8 +177,9 @@ class Linear(Layer):
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, M) -> dX of shape (N, D), or None with ``input_grad`` off; adds
-        $X^\top\,dout$ to W.grad and the column sums of dout to b.grad (b was added to every row)."""
+        r"""dout of shape (N, M) -> dX of shape (N, D), or None with ``input_grad`` off. Adds
+        $X^\top\,dout$ to W.grad and the column sums of dout to b.grad (b was added to every
+        row)."""
         dout = self._dout(dout)
         (X,) = self.cache
         self.W.grad += X.T @ dout
