@@ -220,8 +220,9 @@ def main():
                   f"{t.get('torch', float('nan')):9.3f} {r_np:12.2f} {r_t:12.2f} {r_mm:14.2f}  "
                   f"{'met' if ok else 'MISSED'}")
     print("\nmatmuls/torch: the step's matrix products alone, in numpy at bplib's shapes, over "
-          "torch's whole step.\nWhere it is near or above the torch target, no numpy step can meet it: the "
-          "time is in\nthe BLAS products themselves (numpy's BLAS library against torch's).")
+          "torch's whole step.\nWhere it is near or above the torch target, no numpy step can "
+          "meet it: the time is in\nthe BLAS products themselves (numpy's BLAS library against "
+          "torch's).")
     bp, nump = import_time()
     ok = bp < 0.3
     all_ok &= ok
