@@ -457,7 +457,7 @@ class BatchNorm1d(Layer):
         return self._save(out, X_hat, inv_std, self.training)
 
     def backward(self, dout):
-        r"""dout of shape (N, D) -> dX of shape (N, D).
+        r"""dout of shape (N, D) -> dX of shape (N, D), or None with ``input_grad`` off.
 
         With $d\hat x = \gamma \cdot dout$: in training, where the mean and variance depend on X,
         $dX = \frac{1}{N\sqrt{\sigma^2+\epsilon}}\big(N d\hat x - \sum_i d\hat x_i
@@ -467,7 +467,7 @@ class BatchNorm1d(Layer):
         X_hat, inv_std, batch_stats = self.cache
         self.gamma.grad += (dout * X_hat).sum(axis=0)
         self.beta.grad += dout.sum(axis=0)
-        if not self.input_grad:
+        if not self.input_grad:  # no dX wanted
             return None
         dX_hat = dout * self.gamma.value
         if not batch_stats:

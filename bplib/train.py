@@ -73,7 +73,7 @@ class _Progress:
 
 
 @contextmanager
-def no_input_grad(model):
+def _input_grad_off(model):
     """Inside the block ``model.input_grad`` is off: the data is the model's input and nobody
     needs its gradient. The switch is restored afterwards, even after an error. A model of your
     own without the switch (only ``forward`` and ``backward``) is left as it is."""
@@ -116,7 +116,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     show = not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
     bar = _Progress(total, show)
     # overflow is detected below (divergence), not printed as a RuntimeWarning
-    with np.errstate(all="ignore"), no_input_grad(model):
+    with np.errstate(all="ignore"), _input_grad_off(model):
         while history.steps < total and history.diverged_at is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
             epoch = []
