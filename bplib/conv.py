@@ -50,7 +50,7 @@ class Conv1d(Layer):
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, C_out, T) -> dX of shape (N, C_in, L), or None with ``input_grad`` off.
+        r"""dout of shape (N, C_out, T) -> dX of shape (N, C_in, L); None with ``input_grad`` off.
 
         Adds to W.grad the correlation of X with delta = dout,
         $dW[o, c, k] = \sum_n \sum_t X[n, c, t + k]\, \delta[n, o, t]$,
