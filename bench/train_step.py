@@ -222,7 +222,8 @@ def main():
     print("\nmatmuls/torch: the step's matrix products alone, in numpy at bplib's shapes, over "
           "torch's whole step.\nWhere it is near or above the torch target, no numpy step can "
           "meet it: the time is in\nthe BLAS products themselves (numpy's BLAS library against "
-          "torch's).")
+          "torch's). Where the hand-written\nstep (numpy ms) is itself near the target, bplib "
+          "would have to beat it.")
     bp, nump = import_time()
     ok = bp < 0.3
     all_ok &= ok
