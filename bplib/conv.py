@@ -50,7 +50,7 @@ class Conv1d(Layer):
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, C_out, T) -> dX of shape (N, C_in, L).
+        r"""dout of shape (N, C_out, T) -> dX of shape (N, C_in, L); None with ``input_grad`` off.
 
         Adds to W.grad the correlation of X with delta = dout,
         $dW[o, c, k] = \sum_n \sum_t X[n, c, t + k]\, \delta[n, o, t]$,
@@ -63,6 +63,8 @@ class Conv1d(Layer):
         X_windows = sliding_window_view(X, T, axis=2)
         self.W.grad += np.einsum("nckt,not->ock", X_windows, dout)
         self.b.grad += dout.sum(axis=(0, 2))
+        if not self.input_grad:  # no dX wanted: skip the full convolution below
+            return None
         # dX[n, c, s] = sum_o sum_k W[o, c, k] dout[n, o, s - k], the
         # full convolution: pad dout with K - 1 zeros on both sides and
         # correlate it with the kernel flipped along k.

@@ -4,7 +4,8 @@ r"""Layers with a forward and a backward pass, in the style of CS231n's ``layers
 $\partial L/\partial\,\text{out}$ (the shape of the output), returns $\partial L/\partial X$ and
 *adds* the parameter gradients into each ``Parameter.grad``. Adding rather than overwriting is
 what makes an input used twice (a residual block) or two backward passes come out right; call
-``zero_grad()`` before each new backward pass.
+``zero_grad()`` before each new backward pass. With ``input_grad`` off, backward returns None
+instead of $\partial L/\partial X$ (see ``Layer.input_grad``).
 """
 import copy
 
@@ -38,6 +39,7 @@ class Layer:
     training = True   # train() / eval() switch it, for Dropout and BatchNorm1d
     cache = None      # what forward saved for backward; None until forward has run
     out_shape = None  # shape of the last output, which dout must match
+    _input_grad = True
 
     def forward(self, X):
         raise NotImplementedError
@@ -45,12 +47,24 @@ class Layer:
     def backward(self, dout):
         raise NotImplementedError
 
-    def backward_params(self, dout):
-        """Backward for a layer whose input needs no gradient (the data at the bottom of a
-        network): the parameter gradients are added as by ``backward``, and None is returned.
-        This default runs ``backward`` and drops dX; Linear and the containers skip the work
-        that only dX needs, as PyTorch does for an input without ``requires_grad``."""
-        self.backward(dout)
+    @property
+    def input_grad(self):
+        r"""Whether ``backward`` returns dX (True by default). ``fit`` switches it off for the
+        model, whose input is the data: nobody needs $\partial L/\partial X$ there (PyTorch
+        skips it for any tensor without ``requires_grad``). A layer then adds its parameter
+        gradients, skips the work that only dX needs and returns None."""
+        return self._input_grad
+
+    @input_grad.setter
+    def input_grad(self, on):
+        self._input_grad = on
+        for layer in self._input_layers():
+            layer.input_grad = on
+
+    def _input_layers(self):
+        """The layers inside this one that get its input, and so need no dX when it needs none;
+        the switch is passed on to them."""
+        return [child for _, child in self.children()]
 
     def __call__(self, X):
         return self.forward(X)
@@ -179,21 +193,17 @@ class Linear(Layer):
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, M) -> dX of shape (N, D); adds $X^\top\,dout$ to W.grad and the
-        column sums of dout to b.grad (b was added to every row)."""
+        r"""dout of shape (N, M) -> dX of shape (N, D), or None with ``input_grad`` off. Adds
+        $X^\top\,dout$ to W.grad and the column sums of dout to b.grad (b was added to every
+        row)."""
         dout = self._dout(dout)
-        self._add_param_grads(dout)
-        return dout @ self.W.value.T
-
-    def backward_params(self, dout):
-        r"""The parameter gradients only: no $dout\,W^\top$, a third of the layer's work."""
-        self._add_param_grads(self._dout(dout))
-
-    def _add_param_grads(self, dout):
         (X,) = self.cache
         self.W.grad += X.T @ dout
         if self.b is not None:
             self.b.grad += dout.sum(axis=0)
+        if not self.input_grad:  # no dout @ W.T: a third of the layer's work
+            return None
+        return dout @ self.W.value.T
 
     def extra_repr(self):
         return f"{self.in_features} -> {self.out_features}"
@@ -207,6 +217,8 @@ class ReLU(Layer):
         return self._save(np.maximum(X, 0.0), X > 0)
 
     def backward(self, dout):
+        if not self.input_grad:  # nothing to learn, and no dX wanted
+            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout * mask
@@ -225,6 +237,8 @@ class LeakyReLU(Layer):
         return self._save(X * slope, slope)
 
     def backward(self, dout):
+        if not self.input_grad:  # nothing to learn, and no dX wanted
+            return None
         dout = self._dout(dout)
         (slope,) = self.cache
         return dout * slope
@@ -248,6 +262,8 @@ class Sigmoid(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
+        if not self.input_grad:  # nothing to learn, and no dX wanted
+            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * out * (1.0 - out)
@@ -261,6 +277,8 @@ class Tanh(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
+        if not self.input_grad:  # nothing to learn, and no dX wanted
+            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * (1.0 - out**2)
@@ -311,18 +329,16 @@ class Sequential(Layer):
     def backward(self, dout):
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
+            if dout is None:  # that layer's input needs no gradient: nothing below has any to add
+                return None
         return dout
 
-    def backward_params(self, dout):
-        """Backward down to the first layer that has parameters, which gets ``backward_params``;
-        the layers below it have nothing to learn and are not visited."""
-        layers = self.layers
-        first = next((i for i, layer in enumerate(layers) if _has_parameters(layer)), None)
-        if first is None:
-            return
-        for i in range(len(layers) - 1, first, -1):
-            dout = layers[i].backward(dout)
-        layers[first].backward_params(dout)
+    def _input_layers(self):
+        """The layers up to the first one that has parameters: with the input needing no
+        gradient, none of them returns dX, and the layers below that first one are not visited."""
+        first = next((i for i, layer in enumerate(self.layers) if _has_parameters(layer)),
+                     len(self.layers))
+        return self.layers[:first + 1]
 
     def children(self):
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
@@ -392,10 +408,8 @@ class Residual(Layer):
         return X + FX
 
     def backward(self, dout):
-        return dout + self.F.backward(dout)
-
-    def backward_params(self, dout):
-        self.F.backward_params(dout)  # the straight path carries no parameter
+        dX_F = self.F.backward(dout)  # None when input_grad is off, as F then has it off too
+        return dout + dX_F if self.input_grad else None
 
     def children(self):
         return [("F", self.F)]
@@ -426,6 +440,8 @@ class Dropout(Layer):
         return self._save(X * mask, mask)
 
     def backward(self, dout):
+        if not self.input_grad:  # nothing to learn, and no dX wanted
+            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout if mask is None else dout * mask
@@ -478,7 +494,7 @@ class BatchNorm1d(Layer):
         return self._save(out, X_hat, inv_std, self.training)
 
     def backward(self, dout):
-        r"""dout of shape (N, D) -> dX of shape (N, D).
+        r"""dout of shape (N, D) -> dX of shape (N, D), or None with ``input_grad`` off.
 
         With $d\hat x = \gamma \cdot dout$: in training, where the mean and variance depend on X,
         $dX = \frac{1}{N\sqrt{\sigma^2+\epsilon}}\big(N d\hat x - \sum_i d\hat x_i
@@ -488,6 +504,8 @@ class BatchNorm1d(Layer):
         X_hat, inv_std, batch_stats = self.cache
         self.gamma.grad += (dout * X_hat).sum(axis=0)
         self.beta.grad += dout.sum(axis=0)
+        if not self.input_grad:  # no dX wanted
+            return None
         dX_hat = dout * self.gamma.value
         if not batch_stats:
             return dX_hat * inv_std

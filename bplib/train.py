@@ -12,6 +12,7 @@ one-line progress bar is written to stderr unless the environment variable
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,6 +93,21 @@ class _Progress:
                              f"steps, loss {loss:.4g}" + ("\n" if final else ""))
 
 
+@contextmanager
+def _input_grad_off(model):
+    """Inside the block ``model.input_grad`` is off: the data is the model's input and nobody
+    needs its gradient. The switch is restored afterwards, even after an error. A model of your
+    own without the switch (only ``forward`` and ``backward``) is left as it is."""
+    was = getattr(model, "input_grad", None)
+    if was is not None:
+        model.input_grad = False
+    try:
+        yield
+    finally:
+        if was is not None:
+            model.input_grad = was
+
+
 def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
         momentum=0.0, epochs=1, steps=None, batch_size=None, rng=None,
         clip=None, progress=None, X_val=None, y_val=None):
@@ -122,8 +138,6 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
         if np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError(f"fit: {name} holds nan or inf; expected finite numbers")
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    # The data's own gradient is never needed; a model of your own with only backward works too.
-    backward = getattr(model, "backward_params", None) or model.backward
     for name, n in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
         if n is not None:
             validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
@@ -133,7 +147,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     show = not os.environ.get("BPLIB_NO_PROGRESS") if progress is None else bool(progress)
     bar = _Progress(total, show)
     # overflow is detected below (divergence), not printed as a RuntimeWarning
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _input_grad_off(model):
         while history.steps < total and history.stopped is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
             epoch = []
@@ -141,7 +155,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 model.train()
                 model.zero_grad()
                 value, dout = loss_fn(model.forward(X_batch), y_batch)
-                backward(dout)
+                model.backward(dout)
                 history.loss.append(value)
                 epoch.append(value)
                 history.grad_norm.append(optim.grad_norm(optimizer.parameters))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from registry import LAYER_CASES, check_autograd, check_finite_differences, check_torch, randn
 
+from bplib.checkpoint import Checkpoint
 from bplib.gradcheck import rel_error
 from bplib.layers import (ACTIVATIONS, BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Residual,
                           Sequential, Sigmoid, Tanh, mlp)
@@ -27,23 +28,29 @@ def test_forward_and_backward_match_torch(case):
 
 
 @each_case
-def test_backward_params_adds_the_same_parameter_gradients_and_no_input_gradient(case):
-    """backward_params (used by fit: the data needs no gradient) gives every parameter exactly
-    what backward gives it, and accumulates the same way."""
+def test_with_input_grad_off_backward_adds_the_same_parameter_gradients_and_returns_none(case):
+    """With ``input_grad`` off (as fit has it: the data needs no gradient) backward gives every
+    parameter exactly what it gives with the switch on, accumulates the same way and returns
+    None; switched back on, it returns dX again."""
     subject = case.make()
     out = subject.forward()
     dout = randn(11, *out.shape)
-    full = subject.backward(dout)  # zeroes, then backward
+    full = subject.backward(dout)  # zeroes, then backward with the switch on
     layer = subject.layer
+    layer.input_grad = False
     layer.zero_grad()
     subject.forward()
-    assert layer.backward_params(dout) is None
+    assert layer.backward(dout) is None
     for name, p in layer.named_parameters():
         np.testing.assert_allclose(p.grad, full[name], rtol=1e-13, atol=1e-15, err_msg=name)
     subject.forward()
-    layer.backward_params(dout)  # a second pass adds
+    assert layer.backward(dout) is None  # a second pass adds
     for name, p in layer.named_parameters():
         np.testing.assert_allclose(p.grad, 2 * full[name], rtol=1e-13, atol=1e-15, err_msg=name)
+    layer.input_grad = True
+    assert all(sub.input_grad for sub in layer.walk())
+    subject.forward()
+    np.testing.assert_array_equal(subject.backward(dout)["X"], full["X"])
 
 
 class Spy(ReLU):
@@ -55,30 +62,54 @@ class Spy(ReLU):
         return super().backward(dout)
 
 
-def test_backward_params_stops_at_the_first_layer_with_parameters():
-    Spy.calls = 0
-    model = Sequential(Spy(), Dropout(0.2, rng=0), Linear(4, 3, rng=0), Spy(), Linear(3, 2, rng=1))
-    X = randn(0, 6, 4)
-    model.forward(X)
-    model.backward_params(randn(1, 6, 2))
-    assert Spy.calls == 1  # the ReLU between the Linears, not the one below them
-    first = model.layers[2]
-    products = []  # the first Linear must not form dout @ W.T: spy on its W
+class Watched(np.ndarray):
+    """An array that records every time its transpose ``.T`` is formed."""
+    transposes = 0
 
-    class Watched(np.ndarray):
-        @property
-        def T(self):
-            products.append("W.T")
-            return super().T
+    @property
+    def T(self):
+        Watched.transposes += 1
+        return super().T
 
+
+def spied_models():
+    """(model, first Linear, spied ReLUs above it, spied ReLUs in all): the layers below the
+    first Linear have nothing to learn; the model's input is (6, 4) and its output (6, 2)."""
+    plain = Sequential(Spy(), Dropout(0.2, rng=0), Linear(4, 3, rng=0), Spy(), Linear(3, 2, rng=1))
+    first = Linear(4, 4, rng=0)
+    residual = Sequential(Spy(), Residual(Sequential(first, Spy())), Spy(), Linear(4, 2, rng=1))
+    checkpointed = Checkpoint(Sequential(Spy(), Linear(4, 3, rng=0), Spy(), Linear(3, 2, rng=1)))
+    return [(plain, plain[2], 1, 2), (residual, first, 2, 3),
+            (checkpointed, checkpointed.layer[1], 1, 2)]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["plain", "residual", "checkpoint"])
+def test_input_grad_off_stops_at_the_first_layer_with_parameters(index):
+    """With the switch off, the layers below the first Linear are not visited and the first
+    Linear never forms W.T (dout @ W.T is dX); switched back on, both happen again."""
+    model, first, above, total = spied_models()[index]
     first.W.value = first.W.value.view(Watched)
-    model.zero_grad()
-    model.forward(X)
-    model.backward_params(randn(1, 6, 2))
-    assert products == []
-    model.backward(randn(1, 6, 2))
-    assert products == ["W.T"]
-    assert Sequential(ReLU(), Tanh()).backward_params(np.ones((2, 2))) is None  # nothing to learn
+    X, dout = randn(0, 6, 4), randn(1, 6, 2)
+    for on, calls, transposes in ((False, above, 0), (True, total, 1)):
+        model.input_grad = on
+        model.forward(X)
+        Spy.calls = Watched.transposes = 0
+        dX = model.backward(dout)
+        assert (dX is not None) == on
+        assert (Spy.calls, Watched.transposes) == (calls, transposes)
+
+
+def test_input_grad_reaches_the_layers_that_see_the_input():
+    model = Sequential(ReLU(), Linear(4, 3, rng=0), ReLU(), Linear(3, 2, rng=1))
+    model.input_grad = False
+    assert [layer.input_grad for layer in model] == [False, False, True, True]
+    model.input_grad = True
+    assert all(layer.input_grad for layer in model.walk())
+    nothing_to_learn = Sequential(Spy(), Tanh())
+    nothing_to_learn.input_grad = False
+    nothing_to_learn.forward(np.ones((2, 2)))
+    Spy.calls = 0
+    assert nothing_to_learn.backward(np.ones((2, 2))) is None and Spy.calls == 0
 
 
 def test_backward_accumulates_until_zero_grad():

@@ -228,7 +228,7 @@ def test_a_large_learning_rate_makes_the_network_loss_oscillate():
 
 
 def test_fit_takes_a_model_of_your_own_with_only_forward_and_backward():
-    """A learner's duck-typed model (no backward_params) trains as a bplib layer does."""
+    """A learner's duck-typed model (no ``input_grad`` switch) trains as a bplib layer does."""
     class Mine:
         def __init__(self):
             self.inner = Linear(1, 1, rng=0)
@@ -297,8 +297,6 @@ def test_fit_stops_at_a_non_finite_gradient_norm_even_when_clipping(line):
                 self.W.grad[0, 0] = np.nan
             return dX
 
-        backward_params = backward
-
     model, reference = NanAtStep2(1, 1, rng=0), Linear(1, 1, rng=0)
     history = train.fit(model, X, y, loss="mse", lr=0.1, steps=10, clip=100.0, progress=False)
     train.fit(reference, X, y, loss="mse", lr=0.1, steps=2, clip=100.0, progress=False)
@@ -317,3 +315,31 @@ def test_a_run_that_did_not_stop_says_nothing(line):
     _, blown = fit_line(X, y, lr=5.0, steps=500)
     assert blown.stopped.startswith(f"stopped at step {blown.diverged_at}: loss ")
     assert blown.loss[-1] > 1e6 * blown.loss[0] and np.isfinite(blown.loss[-1])
+
+
+class Recorded(Linear):
+    """A Linear that keeps what each backward call returned."""
+
+    def backward(self, dout):
+        self.returned.append(super().backward(dout))
+        return self.returned[-1]
+
+
+def test_fit_switches_the_input_gradient_off_and_restores_it(line):
+    """fit's backward skips the data's gradient (the first layer returns None) but the hand-
+    written loop's does not; afterwards, and after an error inside fit, the switch is back on."""
+    X, y = line
+    first = Recorded(1, 4, rng=0)
+    first.returned = []
+    model = Sequential(first, ReLU(), Linear(4, 1, rng=1))
+    train.fit(model, X, y, loss="mse", lr=0.1, steps=3, progress=False)
+    assert first.returned == [None] * 3
+    assert all(layer.input_grad for layer in model.walk())
+    assert model.backward(np.ones((len(X), 1))).shape == X.shape
+    model.input_grad = False  # a switch already off stays off
+    train.fit(model, X, y, loss="mse", lr=0.1, steps=1, progress=False)
+    assert not model.input_grad and not first.input_grad
+    model.input_grad = True
+    with pytest.raises(ValueError):
+        train.fit(model, X, y[:10], loss="mse", steps=1, progress=False)
+    assert all(layer.input_grad for layer in model.walk())
