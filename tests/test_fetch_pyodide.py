@@ -202,7 +202,7 @@ def test_the_warm_run_does_nothing_and_a_missing_file_is_fetched_again(real_lock
     before = {p.name: p.stat().st_mtime_ns for p in dest.iterdir()}
     start = time.perf_counter()
     assert fp.vendor(dest, CACHE, official=closed_port_url(), timeout=1) is None
-    assert time.perf_counter() - start < 0.2
+    assert time.perf_counter() - start < 0.5
     assert {p.name: p.stat().st_mtime_ns for p in dest.iterdir()} == before
 
     numpy = real_lock["packages"]["numpy"]

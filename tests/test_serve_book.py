@@ -28,17 +28,16 @@ def site(tmp_path):
 
 
 def test_it_prints_its_address_and_serves_wasm_modules_and_wheels_with_their_types(site):
-    proc = subprocess.Popen([*SERVER, str(site), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith(f"serving {site} at http://127.0.0.1:"), line
-        url = line.split(" at ")[1].split()[0]
-        for name, data, content_type in FILES:
-            with urllib.request.urlopen(url + name, timeout=10) as response:
-                assert (response.headers.get_content_type(), response.read()) == (content_type, data), name
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with subprocess.Popen([*SERVER, str(site), "--port", "0"], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith(f"serving {site} at http://127.0.0.1:"), line
+            url = line.split(" at ")[1].split()[0]
+            for name, data, content_type in FILES:
+                with urllib.request.urlopen(url + name, timeout=10) as response:
+                    assert (response.headers.get_content_type(), response.read()) == (content_type, data), name
+        finally:
+            proc.terminate()
 
 
 def test_without_a_built_book_it_says_to_run_make_book(tmp_path):

