@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv sysdeps sysdeps-test vendor book test test-pyodide-numpy bench lab exercises notebooks lock clean
+.PHONY: help venv sysdeps sysdeps-test vendor book serve test test-pyodide-numpy bench lab exercises notebooks lock clean
 
 help:
 	@echo "make book       build the HTML book (every notebook executed) into _build/html"
+	@echo "make serve      serve the built book on localhost, as in-browser Python needs (PORT=8000 picks the port)"
 	@echo "make test       run the whole test suite (unit, notebooks, book build, browser)"
 	@echo "make bench      benchmarks, printed as ratios against references measured in the same run"
 	@echo "make lab        JupyterLab in which the chapters open as notebooks"
@@ -51,8 +52,11 @@ sysdeps:
 sysdeps-test:
 	$(call apt_need,dot:graphviz chromium:chromium bwrap:bubblewrap)
 
+# MathJax and the widget manager (tools/fetch_vendor.sh), then Pyodide and the wheels the book's
+# code needs in the browser (tools/fetch_pyodide.py). Both into _vendor/, and quiet when warm.
 vendor:
 	@tools/fetch_vendor.sh
+	@$(PYTHON) tools/fetch_pyodide.py
 
 # The execution cache does not see changes to bplib, bpcourse or the locked packages, so it is
 # dropped whenever either changes; an unchanged rebuild reuses it. The in-page runner's files
@@ -66,6 +70,12 @@ book: venv sysdeps vendor
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
 	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# Browsers load Pyodide's modules only over http(s), never from file://: this serves the built book
+# on 127.0.0.1 (a free port unless PORT is given) and prints the address to open.
+PORT ?= 0
+serve:
+	@$(PYTHON) tools/serve_book.py _build/html --port $(PORT)
 
 test: venv sysdeps-test vendor
 	$(PY) -m pytest

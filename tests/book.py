@@ -2,8 +2,6 @@
 building into a fresh folder, reading what a chapter glued, serving the HTML on localhost."""
 import ast
 import contextlib
-import functools
-import http.server
 import json
 import os
 import re
@@ -16,6 +14,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# tools/ holds the book's local Sphinx extension and the site's server, which the tests load too.
+sys.path.insert(0, str(ROOT / "tools"))
+from serve_book import SiteHandler, make_server  # noqa: E402
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 
 
@@ -90,16 +91,16 @@ def build_one_page_book(tmp_path_factory, name, page):
     return html
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _QuietHandler(SiteHandler):
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
 def serve(directory):
-    """Serve a folder on 127.0.0.1 (a free port) for the duration of the block; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    """Serve a folder on 127.0.0.1 (a free port) for the duration of the block, as `make serve`
+    does; yields the base URL."""
+    server = make_server(directory, handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

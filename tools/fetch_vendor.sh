@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the JavaScript the book serves itself so that pages work offline:
 #   MathJax 3 (math) and the ipywidgets HTML manager (widgets saved in notebooks).
-# They go to _vendor/ (git-ignored), which Sphinx copies to the root of the built site.
+# They go to _vendor/ (git-ignored), which Sphinx copies to the root of the built site;
+# _vendor/pyodide/ is tools/fetch_pyodide.py's, which `make vendor` runs next.
 # Without npm we write small loaders that pull the same files from a CDN, and say so.
 set -euo pipefail
 MATHJAX_VERSION=3.2.2
@@ -11,7 +12,7 @@ out="$root/_vendor"
 stamp="$out/.fetched-$MATHJAX_VERSION-$WIDGETS_VERSION"
 [ -f "$stamp" ] && exit 0
 
-rm -rf "$out"
+rm -rf "$out/mathjax" "$out/jupyter-widgets" "$out"/.fetched-*
 mkdir -p "$out/mathjax" "$out/jupyter-widgets"
 cp "$root/assets/mathjax2-shim.js" "$out/jupyter-widgets/"
 
