@@ -233,8 +233,8 @@ def power(x, n):
     try:
         return x ** n
     except OverflowError:
-        raise ValueError(f"**: {x!r} ** {n!r} overflows a float (largest about {LARGEST:.3g})") \
-            from None
+        message = f"**: {x!r} ** {n!r} overflows a float (largest about {LARGEST:.3g})"
+        raise ValueError(message) from None
 
 
 def exp(x):

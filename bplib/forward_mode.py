@@ -52,14 +52,14 @@ class Dual:
             slope = n * self.value ** (n - 1)
         except (ZeroDivisionError, OverflowError):  # e.g. the slope of x ** 0.5 at x = 0
             slope = math.inf
-        return _finite(out, slope * self.tangent, "**", self, n)
+        return _result(out, slope * self.tangent, "**", self, n)
 
     def exp(self):
         out = exp(self.value)
-        return _finite(out, out * self.tangent, "exp", self)
+        return _result(out, out * self.tangent, "exp", self)
 
     def log(self):
-        return _finite(log(self.value), self.tangent / self.value, "log", self)
+        return _result(log(self.value), self.tangent / self.value, "log", self)
 
     def tanh(self):
         out = math.tanh(self.value)
@@ -79,20 +79,17 @@ for _op, _name in (("+", "add"), ("-", "sub"), ("*", "mul"), ("/", "truediv")):
     setattr(Dual, f"__r{_name}__", lambda self, other, op=_op: _binary(op, other, self))
 
 
-def _result(value, tangent):
-    """A new Dual made by an operation (counted in ``Dual.ops``), skipping input checks."""
+def _result(value, tangent, op="", *inputs):
+    """A new Dual made by an operation (counted in ``Dual.ops``), skipping input checks; a
+    ValueError naming the op and its inputs if the value or tangent is not finite (an overflow,
+    or an infinite slope such as that of x ** 0.5 at 0)."""
+    if not (isfinite(value) and isfinite(tangent)):
+        raise ValueError(f"{op}: at {', '.join(map(repr, inputs))} got value {value} and tangent "
+                         f"{tangent}; expected finite numbers")
     Dual.ops += 1
     out = object.__new__(Dual)
     out.value, out.tangent = value, tangent
     return out
-
-
-def _finite(value, tangent, op, *inputs):
-    """``_result(value, tangent)``, or a ValueError naming op and inputs if either is infinite."""
-    if not (isfinite(value) and isfinite(tangent)):
-        raise ValueError(f"{op}: at {', '.join(map(repr, inputs))} got value {value} and tangent "
-                         f"{tangent}; expected finite numbers")
-    return _result(value, tangent)
 
 
 def _binary(op, a, b):
@@ -102,7 +99,7 @@ def _binary(op, a, b):
         return NotImplemented           # lets Python raise its usual TypeError
     if op == "/" and b.value == 0.0:
         raise ValueError(f"/: division by zero ({a!r} / {b!r})")
-    return _finite(*JVP_RULES[op](a.value, a.tangent, b.value, b.tangent), op, a, b)
+    return _result(*JVP_RULES[op](a.value, a.tangent, b.value, b.tangent), op, a, b)
 
 
 def _as_dual(x):
