@@ -52,12 +52,8 @@ class Value:
     def __init__(self, data, label="", _children=(), _op="", _const=()):
         if type(data) is not float or not isfinite(data):   # fast path: an operation's result
             data = _checked(data, _op, _children)
-        self.data = data
-        self.grad = 0.0
-        self.label = label
-        self.op = _op
-        self._children = _children
-        self._const = _const
+        self.data, self.grad, self.label = data, 0.0, label
+        self.op, self._children, self._const = _op, _children, _const
 
     def __repr__(self):
         name = f", label={self.label!r}" if self.label else ""
@@ -101,10 +97,6 @@ class Value:
     def __pow__(self, n):
         n = real(n, "Value ** exponent")
         return Value(power(self.data, n), "", (self,), "**", (n,))
-
-    def __rpow__(self, base):
-        raise TypeError(f"number ** Value is not supported (got {type(base).__name__} ** Value); "
-                        f"for b ** x write (x * math.log(b)).exp()")
 
     # ---- elementary functions ------------------------------------------------
     def exp(self):

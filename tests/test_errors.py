@@ -147,7 +147,8 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
      "Value ** exponent: expected a real number (int or float), got Value"),
     (lambda: Value(2.0) ** float("inf"), ValueError,
      "Value ** exponent: expected a finite number, got inf"),
-    (lambda: 2 ** Value(3.0), TypeError, "number ** Value is not supported (got int ** Value)"),
+    (lambda: 2 ** Value(3.0), TypeError, "unsupported operand type(s) for ** or pow(): 'int' and "
+     "'Value'"),
     # Value, backward: the node's op, its inputs, the gradient that is not finite
     (lambda: (Value(0.0) ** 0.5).backward(), ValueError,
      "** in backward: the gradient is inf; expected a finite number (inputs Value(data=0), "
