@@ -193,6 +193,7 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: Dual("1.0"), TypeError, "Dual(value): expected a real number (int or float), got str"),
     (lambda: Dual(2.0) ** Dual(2.0), TypeError,
      "Dual ** exponent: expected a real number (int or float), got Dual"),
+    (lambda: Dual(2.0) + "a", TypeError, "unsupported operand type(s) for +: 'Dual' and 'str'"),
     (lambda: Dual(2.0) * Value(1.0), TypeError,
      "*: expected a Value or a real number, got Dual Dual(value=2, tangent=0)"),
     (lambda: gradient_forward(lambda xs: xs[0].log(), [0.0]), ValueError,

@@ -1,5 +1,6 @@
-"""Tests for bplib.forward_mode: dual numbers against the reverse-mode engine, PyTorch's
-forward mode, and the operation counter that chapter 3 uses to compare the two modes."""
+"""Tests for bplib.forward_mode: dual numbers against the reverse-mode engine and PyTorch's
+forward mode on the table of ops shared with test_engine.py (tests/scalar_ops.py), and the
+operation counter that chapter 3 uses to compare the two modes."""
 import math
 
 import numpy as np
