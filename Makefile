@@ -106,6 +106,7 @@ bench: export MALLOC_MMAP_THRESHOLD_ = 1073741824
 bench: export MALLOC_TRIM_THRESHOLD_ = 1073741824
 bench: venv
 	$(PY) bench/train_step.py
+	$(PY) bench/scalar_step.py
 	$(PY) bench/labs.py
 	$(PY) bench/checks.py
 	$(PY) bench/grade.py

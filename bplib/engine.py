@@ -15,9 +15,13 @@ the chain rule, looking up the local derivative of each operation in one table,
 Gradients accumulate, as in PyTorch: each call of ``backward()`` *adds*
 :math:`\partial\,\text{root} / \partial\,\text{node}` to every node's ``.grad``. Calling it twice
 without ``root.zero_grad()`` in between doubles every gradient.
+
+Every value, forward and backward, is a finite float: an operation outside its domain (division
+by zero, the log of 0, ...) or one that overflows raises a ValueError that names it.
 """
 import math
-import operator
+import sys
+from math import isfinite
 from numbers import Real
 
 # One rule per operation: given the upstream gradient g, the node's own value `out`,
@@ -35,6 +39,8 @@ VJP_RULES = {
     "sigmoid": lambda g, out, a: (g * out * (1.0 - out),),
     "relu":    lambda g, out, a: (g if a > 0 else 0.0,),
 }
+LARGEST = sys.float_info.max            # about 1.8e308
+LARGEST_EXP = math.log(LARGEST)         # 709.78: exp of anything larger overflows
 
 
 class Value:
@@ -43,90 +49,70 @@ class Value:
     __slots__ = ("data", "grad", "label", "op", "_children", "_const")
     __array_ufunc__ = None  # make numpy scalars defer: np.float64(2) * v calls v.__rmul__
 
-    def __init__(self, data, label="", _children=(), _op=""):
-        if isinstance(data, Value) or not isinstance(data, Real):
-            raise TypeError(f"Value(data): expected a real number (int or float), "
-                            f"got {type(data).__name__} {data!r}")
-        self.data = float(data)
-        self.grad = 0.0
-        self.label = label
-        self.op = _op
-        self._children = tuple(_children)
-        self._const = ()
+    def __init__(self, data, label="", _children=(), _op="", _const=()):
+        if type(data) is not float or not isfinite(data):   # fast path: an operation's result
+            data = _checked(data, _op, _children)
+        self.data, self.grad, self.label = data, 0.0, label
+        self.op, self._children, self._const = _op, _children, _const
 
     def __repr__(self):
         name = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data:.6g}, grad={self.grad:.6g}{name})"
 
-    # ---- arithmetic: each builds one new node --------------------------------
+    # ---- arithmetic: each builds one new node; a plain number becomes a constant Value ----
+    # (`type(x) is Value` first: a cheap test that holds for almost every operand)
     def __add__(self, other):
-        return _binary("+", self, other)
-
-    def __radd__(self, other):          # 2 + v
-        return _binary("+", other, self)
+        other = other if type(other) is Value else _as_value(other, "+")
+        return Value(self.data + other.data, "", (self, other), "+")
 
     def __sub__(self, other):
-        return _binary("-", self, other)
-
-    def __rsub__(self, other):          # 2 - v
-        return _binary("-", other, self)
+        other = other if type(other) is Value else _as_value(other, "-")
+        return Value(self.data - other.data, "", (self, other), "-")
 
     def __mul__(self, other):
-        return _binary("*", self, other)
-
-    def __rmul__(self, other):          # 2 * v
-        return _binary("*", other, self)
+        other = other if type(other) is Value else _as_value(other, "*")
+        return Value(self.data * other.data, "", (self, other), "*")
 
     def __truediv__(self, other):
-        return _binary("/", self, other)
+        other = other if type(other) is Value else _as_value(other, "/")
+        if other.data == 0.0:
+            raise ValueError(f"/: division by zero ({_short(self)} / {_short(other)})")
+        return Value(self.data / other.data, "", (self, other), "/")
+
+    def __radd__(self, other):          # 2 + v
+        return _as_value(other, "+") + self
+
+    def __rsub__(self, other):          # 2 - v
+        return _as_value(other, "-") - self
+
+    def __rmul__(self, other):          # 2 * v
+        return _as_value(other, "*") * self
 
     def __rtruediv__(self, other):      # 2 / v
-        return _binary("/", other, self)
+        return _as_value(other, "/") / self
 
     def __neg__(self):
         return Value(-self.data, "", (self,), "neg")
 
     def __pow__(self, n):
-        if isinstance(n, Value) or not isinstance(n, Real):
-            raise TypeError(f"Value ** exponent: the exponent must be a plain number "
-                            f"(int or float), got {type(n).__name__}; "
-                            f"for a Value exponent n write (n * x.log()).exp()")
-        n = float(n)
-        out = self.data ** n
-        if isinstance(out, complex):
-            raise ValueError(f"**: {self.data!r} ** {n!r} is not a real number")
-        node = Value(out, "", (self,), "**")
-        node._const = (n,)
-        return node
-
-    def __rpow__(self, base):
-        raise TypeError(f"number ** Value is not supported (got {type(base).__name__} ** Value); "
-                        f"for b ** x write (x * math.log(b)).exp()")
+        n = real(n, "Value ** exponent")
+        return Value(power(self.data, n), "", (self,), "**", (n,))
 
     # ---- elementary functions ------------------------------------------------
     def exp(self):
-        return Value(math.exp(self.data), "", (self,), "exp")
+        return Value(exp(self.data), "", (self,), "exp")
 
     def log(self):
-        if self.data <= 0:
-            name = f" {self.label!r}" if self.label else ""
-            raise ValueError(f"log: input{name} must be positive, got {self.data!r}")
-        return Value(math.log(self.data), "", (self,), "log")
+        return Value(log(self.data, self.label), "", (self,), "log")
 
     def tanh(self):
         return Value(math.tanh(self.data), "", (self,), "tanh")
 
     def sigmoid(self):
-        x = self.data
-        if x >= 0:                      # exp(-x) <= 1: cannot overflow
-            s = 1.0 / (1.0 + math.exp(-x))
-        else:                           # exp(x) < 1: cannot overflow
-            e = math.exp(x)
-            s = e / (1.0 + e)
-        return Value(s, "", (self,), "sigmoid")
+        return Value(sigmoid(self.data), "", (self,), "sigmoid")
 
     def relu(self):
-        return Value(max(self.data, 0.0), "", (self,), "relu")
+        return Value(self.data if self.data > 0.0 else 0.0, "", (self,), "relu")
 
     # ---- reverse mode --------------------------------------------------------
     def backward(self):
@@ -141,35 +127,32 @@ class Value:
         grads[self] = 1.0                               # d(self)/d(self)
         for node in reversed(order):                    # outputs before inputs
             g = grads[node]
+            if not isfinite(g):                         # finite parts that add up to inf
+                raise ValueError(f"backward: the gradients reaching {_short(node)} from the "
+                                 f"nodes that use it add up to {g}; expected a finite number")
             node.grad += g
-            if node._children:
-                inputs = [child.data for child in node._children]
-                local = VJP_RULES[node.op](g, node.data, *inputs, *node._const)
-                for child, dchild in zip(node._children, local):
-                    grads[child] += dchild              # += : a node may feed many others
+            if not node._children:
+                continue
+            rule = VJP_RULES[node.op]
+            try:                                        # one input or two, spelled out: faster
+                if len(node._children) == 2:            # a + b, a * b, ...
+                    a, b = node._children
+                    da, db = rule(g, node.data, a.data, b.data)
+                    grads[b] += db
+                else:                                   # -a, a ** n, exp(a), ...
+                    (a,) = node._children
+                    (da,) = rule(g, node.data, a.data, *node._const)
+                    db = 0.0
+            except (ZeroDivisionError, OverflowError):  # e.g. d(x ** 0.5)/dx at x = 0
+                da = db = math.inf
+            if not (isfinite(da) and isfinite(db)):    # or an overflow: d(log x)/dx at 1e-310
+                raise _backward_error(node, g, db if isfinite(da) else da)
+            grads[a] += da                              # += : a node may feed many others
 
     def zero_grad(self):
         """Set ``.grad`` to 0 on this Value and every Value it depends on."""
         for node in topological_order(self):
             node.grad = 0.0
-
-
-_FORWARD = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
-
-
-def _binary(op, a, b):
-    """The node for ``a op b``; a plain number on either side becomes a constant Value."""
-    a, b = _as_value(a), _as_value(b)
-    if a is None or b is None:
-        return NotImplemented           # lets Python raise its usual TypeError
-    return Value(_FORWARD[op](a.data, b.data), "", (a, b), op)
-
-
-def _as_value(x):
-    """x itself if it is a Value, a constant Value if it is a plain number, else None."""
-    if isinstance(x, Value):
-        return x
-    return Value(x) if isinstance(x, Real) else None
 
 
 def topological_order(root):
@@ -190,3 +173,80 @@ def topological_order(root):
                 if child not in visited:
                     stack.append((child, False))
     return order
+
+
+def _as_value(x, op):
+    """x itself if it is a Value, else x as a constant Value: an operand of ``op``."""
+    if isinstance(x, Value):
+        return x
+    if type(x) is float or isinstance(x, Real):
+        return Value(x)
+    raise TypeError(f"{op}: expected a Value or a real number, got {type(x).__name__} {x!r}")
+
+
+def _short(v):
+    """Value(data=2) or Value(data=2, label='x'): a Value as error messages show it."""
+    name = f", label={v.label!r}" if v.label else ""
+    return f"Value(data={v.data:g}{name})"
+
+
+def _checked(data, op, inputs):
+    """data as a float; the error for a non-number, a non-finite input or an overflow."""
+    if op and isinstance(data, float):
+        raise ValueError(f"{op}: {f' {op} '.join(map(_short, inputs))} = {data} overflows a "
+                         f"float (largest about {LARGEST:.3g})")
+    return real(data, "Value(data)")
+
+
+def _backward_error(node, g, gradient):
+    """The error for a gradient that is not finite, naming the node's op and inputs."""
+    inputs = ", ".join(map(_short, node._children))
+    exponent = f", exponent {node._const[0]:g}" if node._const else ""
+    return ValueError(f"{node.op} in backward: the gradient is {gradient}; expected a finite "
+                      f"number (inputs {inputs}{exponent}, upstream gradient {g:g})")
+
+
+# ---- the elementary functions on floats, with their domain and range checked ----
+# (shared with bplib.forward_mode, whose Dual numbers must fail the same way)
+def real(x, what):
+    """x as a float; a TypeError unless it is a real number, a ValueError unless finite."""
+    if not isinstance(x, Real):
+        raise TypeError(f"{what}: expected a real number (int or float), "
+                        f"got {type(x).__name__} {x!r}")
+    if not -LARGEST <= x <= LARGEST:    # false for inf and nan, and exact for huge ints
+        raise ValueError(f"{what}: expected a finite number, got {x!r}")
+    return float(x)
+
+
+def power(x, n):
+    """x ** n for floats; a non-integer n needs a base x >= 0, a negative n needs x != 0."""
+    if (x < 0 and not n.is_integer()) or (x == 0 and n < 0):
+        raise ValueError(f"**: the exponent {n:g} needs a positive base, got {x!r}")
+    try:
+        return x ** n
+    except OverflowError:
+        message = f"**: {x!r} ** {n!r} overflows a float (largest about {LARGEST:.3g})"
+        raise ValueError(message) from None
+
+
+def exp(x):
+    """math.exp(x), or a ValueError where it would overflow."""
+    if x > LARGEST_EXP:
+        raise ValueError(f"exp: {x!r} overflows a float (largest about {LARGEST_EXP:.2f})")
+    return math.exp(x)
+
+
+def log(x, label=""):
+    """math.log(x), or a ValueError naming the input (``label``) if x <= 0."""
+    if x <= 0:
+        name = f" {label!r}" if label else ""
+        raise ValueError(f"log: input{name} must be positive, got {x!r}")
+    return math.log(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow for any x."""
+    if x >= 0:                          # exp(-x) <= 1: cannot overflow
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)                     # exp(x) < 1: cannot overflow
+    return e / (1.0 + e)

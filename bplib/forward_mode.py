@@ -15,9 +15,10 @@ Every operation adds 1 to the class counter ``Dual.ops``, so the cost of a compu
 be counted: set ``Dual.ops = 0``, compute, read it.
 """
 import math
+from math import isfinite
 from numbers import Real
 
-from .engine import Value
+from .engine import Value, exp, log, power, real, sigmoid
 
 # One rule per binary operation: from (a, da, b, db), the result's (value, tangent).
 JVP_RULES = {
@@ -36,10 +37,7 @@ class Dual:
     ops = 0                 # operations evaluated so far, by all Duals
 
     def __init__(self, value, tangent=0.0):
-        if not (isinstance(value, Real) and isinstance(tangent, Real)):
-            raise TypeError(f"Dual(value, tangent): expected two real numbers (int or float), "
-                            f"got {type(value).__name__} and {type(tangent).__name__}")
-        self.value, self.tangent = float(value), float(tangent)
+        self.value, self.tangent = real(value, "Dual(value)"), real(tangent, "Dual(tangent)")
 
     def __repr__(self):
         return f"Dual(value={self.value:.6g}, tangent={self.tangent:.6g})"
@@ -48,28 +46,27 @@ class Dual:
         return _result(-self.value, -self.tangent)
 
     def __pow__(self, n):
-        if not isinstance(n, Real):
-            raise TypeError(f"Dual ** exponent: the exponent must be a plain number, "
-                            f"got {type(n).__name__}")
-        # math.pow raises ValueError where the result is not real, e.g. (-2) ** 0.5
-        return _result(math.pow(self.value, n), n * math.pow(self.value, n - 1) * self.tangent)
+        n = real(n, "Dual ** exponent")
+        out = power(self.value, n)              # checks the base first
+        try:
+            slope = n * self.value ** (n - 1)
+        except (ZeroDivisionError, OverflowError):  # e.g. the slope of x ** 0.5 at x = 0
+            slope = math.inf
+        return _result(out, slope * self.tangent, "**", self, n)
 
     def exp(self):
-        out = math.exp(self.value)
-        return _result(out, out * self.tangent)
+        out = exp(self.value)
+        return _result(out, out * self.tangent, "exp", self)
 
     def log(self):
-        if self.value <= 0:
-            raise ValueError(f"log: input must be positive, got {self.value!r}")
-        return _result(math.log(self.value), self.tangent / self.value)
+        return _result(log(self.value), self.tangent / self.value, "log", self)
 
     def tanh(self):
         out = math.tanh(self.value)
         return _result(out, (1.0 - out * out) * self.tangent)
 
     def sigmoid(self):
-        e = math.exp(-abs(self.value))              # <= 1: cannot overflow
-        out = 1.0 / (1.0 + e) if self.value >= 0 else e / (1.0 + e)
+        out = sigmoid(self.value)
         return _result(out, out * (1.0 - out) * self.tangent)
 
     def relu(self):
@@ -82,8 +79,13 @@ for _op, _name in (("+", "add"), ("-", "sub"), ("*", "mul"), ("/", "truediv")):
     setattr(Dual, f"__r{_name}__", lambda self, other, op=_op: _binary(op, other, self))
 
 
-def _result(value, tangent):
-    """A new Dual made by an operation (counted in ``Dual.ops``), skipping input checks."""
+def _result(value, tangent, op="", *inputs):
+    """A new Dual made by an operation (counted in ``Dual.ops``), skipping input checks; a
+    ValueError naming the op and its inputs if the value or tangent is not finite (an overflow,
+    or an infinite slope such as that of x ** 0.5 at 0)."""
+    if not (isfinite(value) and isfinite(tangent)):
+        raise ValueError(f"{op}: at {', '.join(map(repr, inputs))} got value {value} and tangent "
+                         f"{tangent}; expected finite numbers")
     Dual.ops += 1
     out = object.__new__(Dual)
     out.value, out.tangent = value, tangent
@@ -95,7 +97,9 @@ def _binary(op, a, b):
     a, b = _as_dual(a), _as_dual(b)
     if a is None or b is None:
         return NotImplemented           # lets Python raise its usual TypeError
-    return _result(*JVP_RULES[op](a.value, a.tangent, b.value, b.tangent))
+    if op == "/" and b.value == 0.0:
+        raise ValueError(f"/: division by zero ({a!r} / {b!r})")
+    return _result(*JVP_RULES[op](a.value, a.tangent, b.value, b.tangent), op, a, b)
 
 
 def _as_dual(x):

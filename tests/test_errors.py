@@ -9,6 +9,8 @@ import pytest
 
 from bplib import data, diagnostics, gradcheck, init, measure, optim, precision, train
 from bplib.checkpoint import Checkpoint, checkpoint_sequential
+from bplib.engine import Value
+from bplib.forward_mode import Dual, gradient_forward, gradient_reverse
 from bplib.layers import (BatchNorm1d, Dropout, Linear, Parameter, ReLU, Residual, Sequential,
                           Sigmoid, Tanh, mlp, sigmoid)
 from bplib.losses import (l2_penalty, log_softmax, masked_softmax_cross_entropy, mse_loss,
@@ -252,6 +254,91 @@ ERRORS = [  # (what to run, the exception, the message it must contain)
     (lambda: measure.best_time(print, repeats=0), ValueError,
      "best_time: repeats = 0; expected an int >= 1"),
     # ---- the scalar engine and forward mode: domain and range, forward and backward ----
+    # Value, forward: the op, its inputs, what was expected
+    (lambda: Value(1) / Value(0), ValueError,
+     "/: division by zero (Value(data=1) / Value(data=0))"),
+    (lambda: 2.0 / Value(0.0, label="b"), ValueError,
+     "/: division by zero (Value(data=2) / Value(data=0, label='b'))"),
+    (lambda: Value(0.0, label="x").log(), ValueError, "log: input 'x' must be positive, got 0.0"),
+    (lambda: Value(-1.5).log(), ValueError, "log: input must be positive, got -1.5"),
+    (lambda: Value(0.0) ** -1, ValueError, "**: the exponent -1 needs a positive base, got 0.0"),
+    (lambda: Value(-8.0) ** 0.5, ValueError,
+     "**: the exponent 0.5 needs a positive base, got -8.0"),
+    (lambda: Value(10.0) ** 400, ValueError,
+     "**: 10.0 ** 400.0 overflows a float (largest about 1.8e+308)"),
+    (lambda: Value(1000.0).exp(), ValueError,
+     "exp: 1000.0 overflows a float (largest about 709.78)"),
+    (lambda: Value(1e200) * Value(1e200), ValueError,
+     "*: Value(data=1e+200) * Value(data=1e+200) = inf overflows a float (largest about 1.8e+308)"),
+    (lambda: Value(1e308) + 1e308, ValueError,
+     "+: Value(data=1e+308) + Value(data=1e+308) = inf overflows a float"),
+    (lambda: -1e308 - Value(1e308), ValueError,
+     "-: Value(data=-1e+308) - Value(data=1e+308) = -inf overflows a float"),
+    (lambda: Value(1e300) / 1e-10, ValueError,
+     "/: Value(data=1e+300) / Value(data=1e-10) = inf overflows a float"),
+    (lambda: Value(float("nan")), ValueError, "Value(data): expected a finite number, got nan"),
+    (lambda: Value(np.float64("-inf")), ValueError,
+     "Value(data): expected a finite number, got np.float64(-inf)"),
+    (lambda: Value("a"), TypeError, "Value(data): expected a real number (int or float), got str"),
+    (lambda: Value(Value(1.0)), TypeError, "Value(data): expected a real number (int or float), "
+     "got Value Value(data=1, grad=0)"),
+    (lambda: Value(1.0) + "a", TypeError, "+: expected a Value or a real number, got str 'a'"),
+    (lambda: [1.0] * Value(2.0), TypeError, "*: expected a Value or a real number, got list"),
+    (lambda: Value(2.0) ** Value(3.0), TypeError,
+     "Value ** exponent: expected a real number (int or float), got Value"),
+    (lambda: Value(2.0) ** float("inf"), ValueError,
+     "Value ** exponent: expected a finite number, got inf"),
+    (lambda: 2 ** Value(3.0), TypeError, "unsupported operand type(s) for ** or pow(): 'int' and "
+     "'Value'"),
+    # Value, backward: the node's op, its inputs, the gradient that is not finite
+    (lambda: (Value(0.0) ** 0.5).backward(), ValueError,
+     "** in backward: the gradient is inf; expected a finite number (inputs Value(data=0), "
+     "exponent 0.5, upstream gradient 1)"),
+    (lambda: (Value(1e-200) ** -1.5).backward(), ValueError,
+     "** in backward: the gradient is inf; expected a finite number (inputs Value(data=1e-200)"),
+    (lambda: Value(1e-310, label="x").log().backward(), ValueError,
+     "log in backward: the gradient is inf; expected a finite number "
+     "(inputs Value(data=1e-310, label='x'), upstream gradient 1)"),
+    (lambda: (1 / Value(1e-200)).backward(), ValueError,
+     "/ in backward: the gradient is -inf; expected a finite number "
+     "(inputs Value(data=1), Value(data=1e-200), upstream gradient 1)"),
+    (lambda: (Value(1e-100) * 1e200 * 1e200).backward(), ValueError,
+     "* in backward: the gradient is inf; expected a finite number "
+     "(inputs Value(data=1e-100), Value(data=1e+200), upstream gradient 1e+200)"),
+    (lambda x=Value(1e-10, label="x"): (x * 1.5e308 + x * 1.5e308).backward(), ValueError,
+     "backward: the gradients reaching Value(data=1e-10, label='x') from the nodes that use it "
+     "add up to inf; expected a finite number"),
+    (lambda: gradient_reverse(lambda xs: xs[0] ** 0.5, [0.0]), ValueError, "** in backward"),
+    # Dual: the same domain, and no value or tangent that is not finite
+    (lambda: Dual(1.0) / Dual(0.0), ValueError,
+     "/: division by zero (Dual(value=1, tangent=0) / Dual(value=0, tangent=0))"),
+    (lambda: 1.0 / Dual(0.0, 1.0), ValueError,
+     "/: division by zero (Dual(value=1, tangent=0) / Dual(value=0, tangent=1))"),
+    (lambda: Dual(0.0).log(), ValueError, "log: input must be positive, got 0.0"),
+    (lambda: Dual(0.0) ** -1, ValueError, "**: the exponent -1 needs a positive base, got 0.0"),
+    (lambda: Dual(-8.0) ** 0.5, ValueError, "**: the exponent 0.5 needs a positive base, got -8.0"),
+    (lambda: Dual(10.0) ** 400, ValueError, "**: 10.0 ** 400.0 overflows a float"),
+    (lambda: Dual(1000.0).exp(), ValueError, "exp: 1000.0 overflows a float (largest about 709.78)"),
+    (lambda: Dual(1e200) * Dual(1e200), ValueError,
+     "*: at Dual(value=1e+200, tangent=0), Dual(value=1e+200, tangent=0) got value inf and "
+     "tangent 0.0; expected finite numbers"),
+    (lambda: Dual(1.0, 1e300) * 1e10, ValueError,
+     "*: at Dual(value=1, tangent=1e+300), Dual(value=1e+10, tangent=0) got value 10000000000.0 "
+     "and tangent inf; expected finite numbers"),
+    (lambda: Dual(0.0, 1.0) ** 0.5, ValueError,
+     "**: at Dual(value=0, tangent=1), 0.5 got value 0.0 and tangent inf; expected finite numbers"),
+    (lambda: Dual(1e-310, 1.0).log(), ValueError,
+     "log: at Dual(value=1e-310, tangent=1) got value -713.8"),
+    (lambda: Dual(float("inf")), ValueError, "Dual(value): expected a finite number, got inf"),
+    (lambda: Dual(1.0, float("nan")), ValueError, "Dual(tangent): expected a finite number, got nan"),
+    (lambda: Dual("1.0"), TypeError, "Dual(value): expected a real number (int or float), got str"),
+    (lambda: Dual(2.0) ** Dual(2.0), TypeError,
+     "Dual ** exponent: expected a real number (int or float), got Dual"),
+    (lambda: Dual(2.0) + "a", TypeError, "unsupported operand type(s) for +: 'Dual' and 'str'"),
+    (lambda: Dual(2.0) * Value(1.0), TypeError,
+     "*: expected a Value or a real number, got Dual Dual(value=2, tangent=0)"),
+    (lambda: gradient_forward(lambda xs: xs[0].log(), [0.0]), ValueError,
+     "log: input must be positive, got 0.0"),
 ]
 
 
@@ -278,7 +365,7 @@ def test_integers_and_booleans_are_converted_to_float64():
 
 
 MODULES = ["validate", "layers", "losses", "init", "optim", "gradcheck", "data", "train",
-           "precision", "diagnostics", "checkpoint", "conv", "measure"]
+           "precision", "diagnostics", "checkpoint", "conv", "measure", "engine", "forward_mode"]
 
 
 @pytest.mark.parametrize("module", MODULES)
