@@ -107,7 +107,7 @@
     cell.editor = code;
     cell.original = code.innerHTML;
     cell.staticOutput = cell.el.querySelector(".cell_output");
-    mountTools(cell, cell.el.querySelector(".cell_input"), cell.el);
+    mountTools(cell, cell.el.querySelector(".cell_input"));
   }
 
   // A solution cell: the learner's answer is a new editor holding the stub, placed before the
@@ -124,10 +124,10 @@
     cell.el.before(box);
     cell.editor = code;
     cell.original = code.innerHTML;
-    mountTools(cell, box, box);
+    mountTools(cell, code);
   }
 
-  function mountTools(cell, input, holder) {
+  function mountTools(cell, input) {
     const code = cell.editor;
     code.contentEditable = "plaintext-only";
     code.spellcheck = false;
@@ -153,6 +153,7 @@
       localStorage.removeItem(store + cell.index);
       cell.out.hidden = true;
       cell.out.replaceChildren();
+      delete cell.out.dataset.state;
       if (cell.staticOutput) cell.staticOutput.hidden = false;
       reset.hidden = true;
     });
@@ -184,39 +185,44 @@
     return running;
   }
 
+  // Each output element says where its cell is: data-state "running", then "done" or "error".
   async function runChain(target) {
-    show(target, [{ type: "note", text: booting ? "waiting for Python…" : "starting Python…" }]);
+    show(target, [{ type: "note", text: booting ? "waiting for Python…" : "starting Python…" }], "running");
     try {
       await start();
     } catch (err) {
-      show(target, [{ type: "error", traceback: String(err.message || err) }]);
+      show(target, [{ type: "error", traceback: String(err.message || err) }], "error");
       return;
     }
     for (const cell of cells.slice(0, target.position)) {
       if (cell.ran) continue;
-      show(target, [{ type: "note", text: `running the cell${cell.el ? "" : " (hidden)"} above first…` }]);
+      show(target, [{ type: "note", text: `running the cell${cell.el ? "" : " (hidden)"} above first…` }], "running");
       const outputs = await execute(cell);
       if (outputs.some((o) => o.type === "error") && !cell.tags.includes("raises-exception")) {
-        show(target, [{ type: "error", traceback: "Not run: a cell above raised an error (see "
-          + "its output). Fix it or reset it, then run this cell again." }]);
-        if (!cell.el) show(target, outputs);
+        const why = [{ type: "error", traceback: "Not run: a cell above raised an error (see "
+          + "its output). Fix it or reset it, then run this cell again." }];
+        show(target, cell.el ? why : why.concat(outputs), "error");
         return;
       }
     }
-    show(target, [{ type: "note", text: "running…" }]);
+    show(target, [{ type: "note", text: "running…" }], "running");
     await execute(target);
   }
 
   async function execute(cell) {
     const reply = await ask({ type: "run", source: sourceOf(cell), name: `<cell ${cell.position + 1}>` });
     cell.ran = true;
-    if (cell.out) show(cell, reply.outputs.length ? reply.outputs : [{ type: "note", text: "done (no output)" }]);
+    cell.ms = reply.ms;  // Python's time for the cell, in the worker (make bench reads it)
+    const failed = reply.outputs.some((o) => o.type === "error");
+    show(cell, reply.outputs.length ? reply.outputs : [{ type: "none", text: "done, no output" }],
+         failed ? "error" : "done");
     return reply.outputs;
   }
 
-  function show(cell, outputs) {
+  function show(cell, outputs, phase) {
     if (!cell.out) return;
     cell.out.replaceChildren(...outputs.map(render));
+    cell.out.dataset.state = phase;
     cell.out.hidden = false;
     if (cell.staticOutput) cell.staticOutput.hidden = true;
     if (cell.reset) cell.reset.hidden = false;
@@ -230,7 +236,7 @@
       el.append(pre(output.text));
     } else if (output.type === "error") {
       el.append(pre(output.traceback));
-    } else if (output.type === "note") {
+    } else if (output.type === "note" || output.type === "none") {
       el.textContent = output.text;
     } else if (output.type === "display") {
       const data = output.data;

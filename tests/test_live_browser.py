@@ -56,12 +56,12 @@ def open_page(context, url):
 
 
 def run(page, cell):
-    """Click the cell's Run button and wait until its output is final (no "running…" note)."""
+    """Click the cell's Run button and wait until its output is final ("done" or "error")."""
     cell.locator(".bp-run").click()
-    page.wait_for_function(
-        "el => !el.querySelector('.bp-output').hidden && !el.querySelector('.bp-out-note')",
-        arg=cell.element_handle(), timeout=RUN_TIMEOUT)
-    return cell.locator(".bp-output")
+    output = cell.locator(".bp-output")
+    page.wait_for_function("el => ['done', 'error'].includes(el.dataset.state)",
+                           arg=output.element_handle(), timeout=RUN_TIMEOUT)
+    return output
 
 
 def first_figure_cell(page):
