@@ -104,12 +104,13 @@ test-pyodide-numpy: $(PYODIDE_VENV)/.installed
 # order of frees, not on the code being measured; fixed thresholds make the ratios repeatable.
 bench: export MALLOC_MMAP_THRESHOLD_ = 1073741824
 bench: export MALLOC_TRIM_THRESHOLD_ = 1073741824
-bench: venv
+bench: venv sysdeps-test book
 	$(PY) bench/train_step.py
 	$(PY) bench/scalar_step.py
 	$(PY) bench/labs.py
 	$(PY) bench/checks.py
 	$(PY) bench/grade.py
+	$(PY) bench/browser.py
 
 # JupyterLab opens the .md chapters as notebooks (jupytext is the default viewer for markdown,
 # set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).
