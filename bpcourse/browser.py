@@ -10,7 +10,8 @@ A few modules that the cells import come from Jupyter, which does not run in a p
 stand-in doing what the module does for these cells: ``myst_nb.glue`` shows its value,
 ``IPython.display.display`` shows an object, ``threadpoolctl.threadpool_limits`` does nothing
 (Pyodide runs numpy on one thread anyway), ``graphviz.Digraph`` writes DOT text that the page
-draws with Graphviz compiled to WebAssembly. IPython's line magics (``%config``, ``%xmode``) only
+draws with Graphviz compiled to WebAssembly, and ``bpcourse.widgets``' labs are drawn by the
+page and computed by this Python instead of a kernel. IPython's line magics (``%config``, ``%xmode``) only
 set how Jupyter shows outputs and are skipped. ``sklearn.datasets.load_digits`` reads the same
 digits from a file the book build saved next to the runtime.
 """
@@ -161,6 +162,39 @@ class Digraph:
         return {"text/vnd.graphviz": self.source}
 
 
+class PageLab:
+    """bpcourse.widgets.Lab in a page: shown as a lab whose controls this Python computes (the
+    page draws it with lab.js, as JupyterLab does)."""
+
+    def __init__(self, name, **initial):
+        from bpcourse import labs
+
+        self.name = name
+        self.controls = labs.check_controls(name, {**labs.defaults(name), **initial})
+
+    def __repr__(self):
+        return f"<{self.name} lab>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from bpcourse import labs
+
+        return {"application/vnd.bplib.lab+json": {"spec": labs.spec(self.name),
+                                                    "controls": self.controls}}
+
+
+def _page_labs():
+    def lab(name, doc):
+        def make(**initial):
+            return PageLab(name, **initial)
+        make.__doc__ = doc
+        return make
+    return {"Lab": PageLab,
+            "lr_lab": lab("lr", "The learning-rate lab: lr, optimizer, steps, seed."),
+            "init_lab": lab("init", "The initialisation lab: scheme, sigma, activation, depth, "
+                                    "seed."),
+            "depth_lab": lab("depth", "The depth-and-skips lab: depth and seed.")}
+
+
 def glue(name, variable, display=True):  # noqa: A002  (myst_nb's signature)
     """myst_nb.glue: in the book it stores the value for the text; in a page it shows it."""
     if display:
@@ -192,6 +226,7 @@ def install(digits_file=None):
     _module("threadpoolctl", threadpool_limits=threadpool_limits,
             ThreadpoolController=ThreadpoolController)
     _module("graphviz", Digraph=Digraph)
+    _module("bpcourse.widgets", **_page_labs())
     if digits_file:
         datasets = _module("sklearn.datasets", load_digits=_load_digits(digits_file))
         _module("sklearn", datasets=datasets)

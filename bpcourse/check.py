@@ -293,7 +293,7 @@ def _compare_fit(args, expected, got):
 
 
 def _compare_he(args, expected, got):
-    (fan_in, fan_out, seed), task, W = args, TASKS["he_init"], np.asarray(got, dtype=float)
+    (fan_in, fan_out, _seed), task, W = args, TASKS["he_init"], np.asarray(got, dtype=float)
     if W.shape != (fan_in, fan_out):
         return _fail(task, f"W has shape {W.shape}; expected (fan_in, fan_out) = "
                            f"{(fan_in, fan_out)}, one row per input as in X @ W",

@@ -555,22 +555,18 @@
     return lab;
   }
 
-  // The static book once the page runs Python (live.js): the controls offer every value, as in
-  // JupyterLab, and compute(lab, values) returns a Promise of the frame. As in render below,
-  // a moved control asks only when the last frame has come back, and only the latest values wait.
-  function goLive(root, compute) {
-    const data = root.bplibLab.data, old = root.querySelector(".bplib-lab-box");
-    const start = root.bplibLab.lab.positions();
-    const values = Object.fromEntries(data.controls.map((c) => [c.name, c.grid[start[c.name]]]));
+  // A lab whose frames the page's Python computes (live.js): compute(lab, values) returns a
+  // Promise of the frame. As in render below, a moved control asks only when the last frame has
+  // come back, and only the latest values wait.
+  function mountPage(root, spec, values, compute) {
     let busy = false, pending = null, shown = null;
-    const lab = mount(root, data, "page", (vals) => request(vals, false),
+    const lab = mount(root, spec, "page", (vals) => request(vals, false),
                       () => request(lab.values(), true));
-    old.remove();
     function request(vals, rerun) {
       if (busy) { pending = [vals, rerun]; return; }
       busy = true;
       root.dataset.live = "computing";
-      compute(data.lab, vals).then((frame) => {
+      compute(spec.lab, vals).then((frame) => {
         busy = false;
         root.dataset.live = "ready";
         if (frame) {
@@ -588,7 +584,18 @@
     }
     lab.set(values);
     request(lab.values(), false);
-    root.bplibLab = { lab, data, live: true };
+    root.bplibLab = { lab, data: spec, live: true };
+    return lab;
+  }
+
+  // The static book once the page runs Python: the precomputed lab becomes a live one at the
+  // same setting, whose controls offer every value, as in JupyterLab.
+  function goLive(root, compute) {
+    const data = root.bplibLab.data, old = root.querySelector(".bplib-lab-box");
+    const at = root.bplibLab.lab.positions();
+    const values = Object.fromEntries(data.controls.map((c) => [c.name, c.grid[at[c.name]]]));
+    const lab = mountPage(root, data, values, compute);
+    old.remove();
     return lab;
   }
 
@@ -627,5 +634,5 @@
     return () => model.off("change:served", served);
   }
 
-  globalThis.bplibLab = { mountStatic, goLive, render, fmt, liveChoices };
+  globalThis.bplibLab = { mountStatic, mountPage, goLive, render, fmt, liveChoices };
 })();

@@ -193,6 +193,24 @@ def _blas():
     return ThreadpoolController()
 
 
+def check_controls(name, controls):
+    """``controls`` if every control of lab ``name`` has a value it offers, else ValueError
+    naming the control, the value and what it takes."""
+    spec = LABS[name]
+    for c in spec["controls"]:
+        value = controls.get(c["name"])
+        fits = (value in c["grid"] if c["kind"] == "select" else
+                isinstance(value, (int, float)) and c["min"] <= value <= c["max"])
+        if not fits:
+            allowed = c["grid"] if c["kind"] == "select" else f"{c['min']} to {c['max']}"
+            raise ValueError(f"{name}_lab: {c['name']} = {value!r}; expected {allowed}")
+    unknown = set(controls) - {c["name"] for c in spec["controls"]}
+    if unknown:
+        raise ValueError(f"{name}_lab: no control {sorted(unknown)}; the controls are "
+                         f"{[c['name'] for c in spec['controls']]}")
+    return controls
+
+
 def frame(name, **controls):
     """The frame of lab ``name`` for ``controls`` (the defaults for those not given), computed
     on one BLAS thread: faster for these small matrices, and far faster on a busy machine."""

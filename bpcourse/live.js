@@ -35,6 +35,7 @@
         else if (data.type === "ready") {
           status(`Python is running in this page (started in ${(data.ms / 1000).toFixed(1)} s).`, "ok");
           document.documentElement.dataset.bpLive = "ready";
+          window.bpLive.phases = data.phases;  // ms from the start to each stage (make bench)
           resolve();
           goLiveLabs();
         } else if (data.type === "failed") {
@@ -240,7 +241,8 @@
       el.textContent = output.text;
     } else if (output.type === "display") {
       const data = output.data;
-      if (data["text/vnd.graphviz"]) drawGraph(el, data["text/vnd.graphviz"]);
+      if (data["application/vnd.bplib.lab+json"]) mountLab(el, data["application/vnd.bplib.lab+json"]);
+      else if (data["text/vnd.graphviz"]) drawGraph(el, data["text/vnd.graphviz"]);
       else if (data["image/svg+xml"]) el.innerHTML = data["image/svg+xml"];
       else if (data["text/html"]) el.innerHTML = data["text/html"];
       else el.append(pre(data["text/markdown"] || data["text/plain"] || ""));
@@ -265,14 +267,38 @@
   }
 
   // ---- labs --------------------------------------------------------------------------------------
+  // A lab made by a cell run in the page: drawn by lab.js (loaded here if the page has no lab),
+  // its frames computed by the page's Python.
+  let labScript = null;
+  function mountLab(el, { spec, controls }) {
+    const root = document.createElement("div");
+    root.className = "bplib-lab bp-page-lab";
+    el.append(root);
+    labScript = labScript || (window.bplibLab ? Promise.resolve() : new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      Object.assign(s, { src: base + "live/lab.js", onload: resolve, onerror: reject });
+      document.head.append(s);
+    }));
+    labScript.then(() => window.bplibLab.mountPage(root, spec, controls, computeFrame))
+      .catch((err) => { el.replaceChildren(pre(`could not draw the lab: ${err}`)); });
+  }
+
+  function computeFrame(lab, controls) {
+    return ask({ type: "frame", lab, controls }).then((reply) => reply.frame);
+  }
+
   function goLiveLabs() {
     if (!window.bplibLab || !window.bplibLab.goLive) return;
     for (const root of document.querySelectorAll(".bplib-lab")) {
-      if (!root.bplibLab) continue;
-      window.bplibLab.goLive(root, (lab, controls) => ask({ type: "frame", lab, controls })
-        .then((reply) => reply.frame));
+      if (!root.bplibLab || root.bplibLab.live) continue;
+      window.bplibLab.goLive(root, computeFrame);
     }
   }
 
-  window.bpLive = { start, runThrough, cells };
+  // Every cell of the page, hidden ones included (make bench times them).
+  function runAll() {
+    return runThrough(cells[cells.length - 1]);
+  }
+
+  window.bpLive = { start, runThrough, runAll, cells };
 })();

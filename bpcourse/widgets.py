@@ -52,19 +52,7 @@ class Lab(anywidget.AnyWidget):
 
     @traitlets.validate("controls")
     def _check(self, proposal):
-        name, controls = self.spec["lab"], proposal["value"]
-        for c in self.spec["controls"]:
-            value = controls.get(c["name"])
-            fits = (value in c["grid"] if c["kind"] == "select" else
-                    isinstance(value, (int, float)) and c["min"] <= value <= c["max"])
-            if not fits:
-                allowed = c["grid"] if c["kind"] == "select" else f"{c['min']} to {c['max']}"
-                raise ValueError(f"{name}_lab: {c['name']} = {value!r}; expected {allowed}")
-        unknown = set(controls) - {c["name"] for c in self.spec["controls"]}
-        if unknown:
-            raise ValueError(f"{name}_lab: no control {sorted(unknown)}; the controls are "
-                                       f"{[c['name'] for c in self.spec['controls']]}")
-        return controls
+        return labs.check_controls(self.spec["lab"], proposal["value"])
 
     @traitlets.observe("controls")
     def _compute(self, change=None):

@@ -13,14 +13,17 @@ function say(text) {
 }
 
 async function boot({ root, wheel }) {
-  const started = performance.now();
+  const started = performance.now(), phases = {};
+  const lap = (name) => { phases[name] = Math.round(performance.now() - started); };
   say("loading Python (Pyodide)");
   importScripts(root + "pyodide/pyodide.js");
   // Each cell's printed text is collected by bpcourse.browser; what Python prints outside a
   // cell (while starting) is not for the console.
   const py = await loadPyodide({ indexURL: root + "pyodide/", stdout: () => {}, stderr: () => {} });
+  lap("python");
   say("loading numpy and matplotlib");
   await py.loadPackage(["numpy", "matplotlib"], { messageCallback: () => {}, errorCallback: say });
+  lap("packages");
   say("loading bplib");
   const [lib, digits] = await Promise.all([
     fetch(root + "live/" + wheel).then((r) => r.arrayBuffer()),
@@ -28,15 +31,18 @@ async function boot({ root, wheel }) {
   ]);
   py.unpackArchive(lib, "wheel");
   py.FS.writeFile("/home/pyodide/digits.npz", new Uint8Array(digits));
+  lap("library");
   py.runPython("import bpcourse.browser\nbpcourse.browser.install('/home/pyodide/digits.npz')");
+  lap("ready");
   python = py;
-  return performance.now() - started;
+  return phases;
 }
 
 async function handle(m) {
   if (m.type === "boot") {
     try {
-      postMessage({ type: "ready", ms: await boot(m) });
+      const phases = await boot(m);
+      postMessage({ type: "ready", ms: phases.ready, phases });
     } catch (err) {
       postMessage({ type: "failed", text: String(err) });
     }

@@ -169,6 +169,22 @@ def test_a_lab_computes_a_setting_that_was_not_precomputed(context, site):
         page.close()
 
 
+def test_a_lab_cell_run_in_the_page_makes_a_live_lab(context, site):
+    page = open_page(context, f"{site}/chapters/05_training.html")
+    try:
+        cell = page.locator(".cell:has(.bp-run)").filter(has_text="lr_lab(").first
+        output = run(page, cell)
+        assert output.get_attribute("data-state") == "done", output.inner_text()
+        lab = output.locator(".bplib-lab")
+        page.wait_for_function("el => el.dataset.live === 'ready'", arg=lab.element_handle(),
+                               timeout=RUN_TIMEOUT)
+        assert "Python, running in this page," in lab.inner_text()
+        assert lab.locator("canvas").count() == 1
+        assert page.problems == [] and context.blocked == []
+    finally:
+        page.close()
+
+
 def test_a_page_opened_as_a_file_names_make_serve(context, built_book):
     path = built_book[2] / "chapters" / "01_forward_pass.html"
     page = open_page(context, path.as_uri())

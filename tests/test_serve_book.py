@@ -44,3 +44,22 @@ def test_without_a_built_book_it_says_to_run_make_book(tmp_path):
     proc = subprocess.run([*SERVER, str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"serve: no built book in {tmp_path}: run `make book` first"
+
+
+def test_it_compresses_for_browsers_that_accept_gzip_and_lets_them_keep_the_runtime(site):
+    import gzip
+
+    with subprocess.Popen([*SERVER, str(site), "--port", "0"], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            url = proc.stdout.readline().split(" at ")[1].split()[0]
+            for name, data, _ in FILES:
+                request = urllib.request.Request(url + name, headers={"Accept-Encoding": "gzip"})
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    body, encoding = response.read(), response.headers.get("Content-Encoding")
+                    cache = response.headers.get("Cache-Control")
+                assert (gzip.decompress(body) if encoding == "gzip" else body) == data, name
+                assert (encoding == "gzip") == (not name.endswith(".whl")), name  # wheels are zips
+                runtime = name.startswith("pyodide/")
+                assert cache == ("public, max-age=31536000, immutable" if runtime else "no-cache")
+        finally:
+            proc.terminate()

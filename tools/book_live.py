@@ -20,7 +20,7 @@ from docutils import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bplib", "bpcourse")
-ASSETS = ("live.js", "live.css", "worker.js")
+ASSETS = ("live.js", "live.css", "worker.js", "lab.js")
 
 
 def wheel_bytes():
