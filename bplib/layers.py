@@ -4,8 +4,8 @@ r"""Layers with a forward and a backward pass, in the style of CS231n's ``layers
 $\partial L/\partial\,\text{out}$ (the shape of the output), returns $\partial L/\partial X$ and
 *adds* the parameter gradients into each ``Parameter.grad``. Adding rather than overwriting is
 what makes an input used twice (a residual block) or two backward passes come out right; call
-``zero_grad()`` before each new backward pass. With ``input_grad`` off, backward returns None
-instead of $\partial L/\partial X$ (see ``Layer.input_grad``).
+``zero_grad()`` before each new backward pass. With ``input_grad`` off, the backward of a layer
+with parameters returns None instead of $\partial L/\partial X$ (see ``Layer.input_grad``).
 """
 import copy
 
@@ -51,8 +51,10 @@ class Layer:
     def input_grad(self):
         r"""Whether ``backward`` returns dX (True by default). ``fit`` switches it off for the
         model, whose input is the data: nobody needs $\partial L/\partial X$ there (PyTorch
-        skips it for any tensor without ``requires_grad``). A layer then adds its parameter
-        gradients, skips the work that only dX needs and returns None."""
+        skips it for any tensor without ``requires_grad``). A layer with parameters then adds
+        their gradients, skips the work that only dX needs and returns None. A layer without
+        parameters has nothing to add and ignores the switch: a Sequential never calls it below
+        its first layer with parameters, which already returned None."""
         return self._input_grad
 
     @input_grad.setter
@@ -217,8 +219,6 @@ class ReLU(Layer):
         return self._save(np.maximum(X, 0.0), X > 0)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout * mask
@@ -237,8 +237,6 @@ class LeakyReLU(Layer):
         return self._save(X * slope, slope)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (slope,) = self.cache
         return dout * slope
@@ -262,8 +260,6 @@ class Sigmoid(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * out * (1.0 - out)
@@ -277,8 +273,6 @@ class Tanh(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * (1.0 - out**2)
@@ -307,11 +301,6 @@ def _refuse_reuse(container):
         first[id(layer)] = path
 
 
-def _has_parameters(layer):
-    """layer.parameters() is not empty; a Parameter attribute answers without the full walk."""
-    return any(type(v) is Parameter for v in vars(layer).values()) or bool(layer.parameters())
-
-
 class Sequential(Layer):
     """Layers applied in order; backward runs through them in reverse. A layer object may appear
     only once in the tree (it caches one input): Sequential(act, ..., act) is refused."""
@@ -335,8 +324,8 @@ class Sequential(Layer):
 
     def _input_layers(self):
         """The layers up to the first one that has parameters: with the input needing no
-        gradient, none of them returns dX, and the layers below that first one are not visited."""
-        first = next((i for i, layer in enumerate(self.layers) if _has_parameters(layer)),
+        gradient, that first one returns None, and the layers below it are not visited."""
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters()),
                      len(self.layers))
         return self.layers[:first + 1]
 
@@ -408,7 +397,7 @@ class Residual(Layer):
         return X + FX
 
     def backward(self, dout):
-        dX_F = self.F.backward(dout)  # None when input_grad is off, as F then has it off too
+        dX_F = self.F.backward(dout)  # None when input_grad is off and F has parameters
         return dout + dX_F if self.input_grad else None
 
     def children(self):
@@ -440,8 +429,6 @@ class Dropout(Layer):
         return self._save(X * mask, mask)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout if mask is None else dout * mask
