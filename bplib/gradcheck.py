@@ -29,7 +29,7 @@ def numerical_gradient(f, x, dout=None, eps=1e-6):
         raise TypeError(f"numerical_gradient: x is {type(x).__name__} of dtype "
                         f"{getattr(x, 'dtype', None)}; expected a float64 ndarray (it is perturbed "
                         "in place, so it must be the array f reads)")
-    validate.check_number(eps, "eps", "numerical_gradient", lambda e: e > 0, "a number > 0")
+    validate.check_number(eps, "eps", "numerical_gradient", "a number > 0")
     if dout is not None:  # one more call of f, for the shape dout must have
         dout = validate.check_shape(validate.as_float(dout, "dout", "numerical_gradient"),
                                     "dout", "numerical_gradient", np.shape(f(x)))

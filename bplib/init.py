@@ -41,14 +41,14 @@ def _fans(shape, where):
 
 def normal(shape, sigma=1.0, rng=None):
     r"""Entries drawn from $\mathcal{N}(0, \sigma^2)$; CS231n's ``weight_scale`` is $\sigma$."""
-    validate.check_number(sigma, "sigma", "init.normal", lambda s: s >= 0, "a number >= 0")
+    validate.check_number(sigma, "sigma", "init.normal", "a number >= 0")
     return sigma * as_rng(rng).standard_normal(_fans(shape, "init.normal"))
 
 
 def xavier_uniform(shape, rng=None, gain=1.0):
     r"""Uniform on $[-a, a]$ with $a = \text{gain}\sqrt{6 / (\text{fan\_in} + \text{fan\_out})}$."""
     fan_in, fan_out = _fans(shape, "init.xavier_uniform")
-    validate.check_number(gain, "gain", "init.xavier_uniform", lambda g: g > 0, "a number > 0")
+    validate.check_number(gain, "gain", "init.xavier_uniform", "a number > 0")
     a = gain * np.sqrt(6.0 / (fan_in + fan_out))
     return as_rng(rng).uniform(-a, a, size=shape)
 
@@ -56,7 +56,7 @@ def xavier_uniform(shape, rng=None, gain=1.0):
 def xavier_normal(shape, rng=None, gain=1.0):
     r"""Normal with $\sigma = \text{gain}\sqrt{2 / (\text{fan\_in} + \text{fan\_out})}$."""
     fan_in, fan_out = _fans(shape, "init.xavier_normal")
-    validate.check_number(gain, "gain", "init.xavier_normal", lambda g: g > 0, "a number > 0")
+    validate.check_number(gain, "gain", "init.xavier_normal", "a number > 0")
     return gain * np.sqrt(2.0 / (fan_in + fan_out)) * as_rng(rng).standard_normal(shape)
 
 

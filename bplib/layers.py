@@ -178,8 +178,7 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, init="he", rng=None, bias=True):
         for name, size in (("in_features", in_features), ("out_features", out_features)):
-            validate.check_number(size, name, "Linear", lambda n: n >= 1, "an int >= 1",
-                                  integer=True)
+            validate.check_number(size, name, "Linear", "an int >= 1")
         self.in_features, self.out_features = in_features, out_features
         W = initializers.initialize(init, (in_features, out_features), initializers.as_rng(rng),
                                     where=repr(self))
@@ -228,8 +227,7 @@ class LeakyReLU(Layer):
     r"""$x$ for $x > 0$, else $\alpha x$; the slope (1 or $\alpha$) is cached for backward."""
 
     def __init__(self, alpha=0.01):
-        self.alpha = validate.check_number(alpha, "alpha", "LeakyReLU", lambda a: a >= 0,
-                                           "a number >= 0")
+        self.alpha = validate.check_number(alpha, "alpha", "LeakyReLU", "a number >= 0")
 
     def forward(self, X):
         X = self._input(X)
@@ -417,8 +415,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, p=0.5, rng=None):
-        self.p = validate.check_number(p, "p", "Dropout", lambda q: 0 <= q < 1,
-                                       "a drop probability in [0, 1)")
+        self.p = validate.check_number(p, "p", "Dropout", "a drop probability in [0, 1)")
         self.rng = initializers.as_rng(rng)
 
     def forward(self, X):
@@ -449,11 +446,11 @@ class BatchNorm1d(Layer):
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
-        self.num_features = validate.check_number(num_features, "num_features", "BatchNorm1d",
-                                                  lambda n: n >= 1, "an int >= 1", integer=True)
-        self.momentum = validate.check_number(momentum, "momentum", "BatchNorm1d",
-                                              lambda m: 0 <= m <= 1, "a number in [0, 1]")
-        self.eps = validate.check_number(eps, "eps", "BatchNorm1d", lambda e: e > 0, "a number > 0")
+        where = "BatchNorm1d"
+        self.num_features = validate.check_number(num_features, "num_features", where,
+                                                  "an int >= 1")
+        self.momentum = validate.check_number(momentum, "momentum", where, "a number in [0, 1]")
+        self.eps = validate.check_number(eps, "eps", where, "a number > 0")
         self.gamma = Parameter(np.ones(num_features), "gamma")
         self.beta = Parameter(np.zeros(num_features), "beta")
         self.running_mean = np.zeros(num_features)

@@ -103,7 +103,7 @@ def l2_penalty(parameters, lam):
     (usually not biases); one listed twice counts once. Returns the penalty as a float, to add
     to the data loss.
     """
-    lam = validate.check_number(lam, "lam", "l2_penalty", lambda v: v >= 0, "a number >= 0")
+    lam = validate.check_number(lam, "lam", "l2_penalty", "a number >= 0")
     total = 0.0
     for p in parameter_list(parameters, "l2_penalty"):
         total += 0.5 * lam * float(np.sum(p.value**2))

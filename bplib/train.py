@@ -140,7 +140,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     for name, n in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
         if n is not None:
-            validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
+            validate.check_number(n, name, "fit", "an int >= 1")
     n_batches = 1 if batch_size is None else -(-len(X) // batch_size)
     total = steps if steps is not None else epochs * n_batches
     rng, history = as_rng(rng), History()

@@ -94,15 +94,30 @@ def check_labels(y, name, where, num_classes, n):
     return arr
 
 
-def check_number(value, name, where, ok, expected, integer=False):
-    """Return ``value`` if it is a finite real number (an int if ``integer``) with ``ok(value)``
-    true. nan and inf are refused: no setting of the library means anything with them."""
-    kind = numbers.Integral if integer else numbers.Real
+# What a setting of the library may be: the words an error message uses, and the test.
+RANGES = {
+    "an int >= 1": lambda v: v >= 1,
+    "an int >= 2": lambda v: v >= 2,
+    "a number >= 0": lambda v: v >= 0,
+    "a number > 0": lambda v: v > 0,
+    "a number > 1": lambda v: v > 1,
+    "a number in [0, 1]": lambda v: 0 <= v <= 1,
+    "a number in [0, 1)": lambda v: 0 <= v < 1,
+    "a number in (0, 1)": lambda v: 0 < v < 1,
+    "a drop probability in [0, 1)": lambda v: 0 <= v < 1,
+}
+
+
+def check_number(value, name, where, expected):
+    """Return ``value`` if it is a finite real number in the range ``expected``, a key of
+    RANGES (an int for the rows that say so). nan and inf are refused: no setting of the
+    library means anything with them."""
+    kind = numbers.Integral if expected.startswith("an int") else numbers.Real
     if not isinstance(value, kind) or isinstance(value, bool):
         raise TypeError(f"{_label(where)}: {name} = {value!r} is a {type(value).__name__}; "
                         f"expected {expected}")
     finite = isinstance(value, numbers.Integral) or math.isfinite(value)
-    if not finite or not ok(value):
+    if not finite or not RANGES[expected](value):
         raise ValueError(f"{_label(where)}: {name} = {value!r}; expected "
                          f"{'' if finite else 'a finite value, '}{expected}")
     return value
