@@ -17,15 +17,8 @@ import numpy as np
 
 from . import init as initializers
 from . import losses, validate
-from .layers import (
-    ACTIVATIONS,
-    BatchNorm1d,
-    Linear,
-    ReLU,
-    Residual,
-    Sequential,
-    activation_layer,
-)
+from .layers import (ACTIVATIONS, BatchNorm1d, Linear, ReLU, Residual, Sequential,
+                     activation_layer)
 
 
 def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=False, rng=None,

@@ -104,7 +104,6 @@ def initialize(init, shape, rng, where="init.initialize"):
     if isinstance(init, numbers.Real) and not isinstance(init, bool):
         return normal(shape, sigma=init, rng=rng)
     if callable(init):
-        W = validate.as_float(init(shape, rng), "init(shape, rng)", where)
-        return validate.check_shape(W, "init(shape, rng)", where, shape)
+        return validate.check_array(init(shape, rng), "init(shape, rng)", where, shape)
     raise TypeError(f"{where}: init is a {type(init).__name__}; expected a scheme name "
                     f"{sorted(SCHEMES)}, a float sigma, or a function f(shape, rng)")

@@ -142,12 +142,8 @@ class Layer:
         if (self.cache is not None and type(dout) is np.ndarray and dout.dtype.kind == "f"
                 and dout.shape == self.out_shape):
             return dout
-
-        def where():
-            return self._where("backward")
-
-        validate.check_forward_ran(self.cache, where)
-        return validate.check_dout(dout, where, self.out_shape)
+        return validate.check_dout(dout, lambda: self._where("backward"), self.cache,
+                                   self.out_shape)
 
 
 def parameter_list(parameters, where):

@@ -123,14 +123,11 @@ def check_number(value, name, where, expected):
     return value
 
 
-def check_forward_ran(cache, where):
-    """Raise ValueError if forward has not stored its cache yet."""
+def check_dout(dout, where, cache, out_shape):
+    """The upstream gradient as a float array, with exactly the shape of forward's output;
+    ValueError if forward has not stored its ``cache`` yet."""
     if cache is None:
         raise ValueError(f"{_label(where)}: called before forward; run forward(X) first")
-
-
-def check_dout(dout, where, out_shape):
-    """The upstream gradient as a float array, with exactly the shape of forward's output."""
     arr = as_float(dout, "dout", where)
     if arr.shape != tuple(out_shape):
         raise ValueError(f"{_label(where)}: dout has shape {fmt_shape(arr.shape)}; expected "
