@@ -53,24 +53,10 @@ def xavier_uniform(shape, rng=None, gain=1.0):
     return as_rng(rng).uniform(-a, a, size=shape)
 
 
-def xavier_normal(shape, rng=None, gain=1.0):
-    r"""Normal with $\sigma = \text{gain}\sqrt{2 / (\text{fan\_in} + \text{fan\_out})}$."""
-    fan_in, fan_out = _fans(shape, "init.xavier_normal")
-    validate.check_number(gain, "gain", "init.xavier_normal", "a number > 0")
-    return gain * np.sqrt(2.0 / (fan_in + fan_out)) * as_rng(rng).standard_normal(shape)
-
-
 def he_normal(shape, rng=None):
     r"""Normal with $\sigma = \sqrt{2 / \text{fan\_in}}$."""
     fan_in, _ = _fans(shape, "init.he_normal")
     return np.sqrt(2.0 / fan_in) * as_rng(rng).standard_normal(shape)
-
-
-def he_uniform(shape, rng=None):
-    r"""Uniform on $[-a, a]$ with $a = \sqrt{6 / \text{fan\_in}}$: variance $2/\text{fan\_in}$."""
-    fan_in, _ = _fans(shape, "init.he_uniform")
-    a = np.sqrt(6.0 / fan_in)
-    return as_rng(rng).uniform(-a, a, size=shape)
 
 
 def zeros(shape, rng=None):
@@ -82,10 +68,8 @@ SCHEMES = {
     "normal": normal,
     "xavier": xavier_uniform,
     "xavier_uniform": xavier_uniform,
-    "xavier_normal": xavier_normal,
     "he": he_normal,
     "he_normal": he_normal,
-    "he_uniform": he_uniform,
     "zeros": zeros,
 }
 
