@@ -172,21 +172,20 @@ class Linear(Layer):
     - rng: an int seed, a np.random.Generator, or None.
     """
 
-    def __init__(self, in_features, out_features, init="he", rng=None, bias=True):
+    def __init__(self, in_features, out_features, init="he", rng=None):
         for name, size in (("in_features", in_features), ("out_features", out_features)):
             validate.check_number(size, name, "Linear", "an int >= 1")
         self.in_features, self.out_features = in_features, out_features
         W = initializers.initialize(init, (in_features, out_features), initializers.as_rng(rng),
                                     where=repr(self))
         self.W = Parameter(W, "W")
-        self.b = Parameter(np.zeros(out_features), "b") if bias else None
+        self.b = Parameter(np.zeros(out_features), "b")
 
     def forward(self, X):
         """X of shape (N, D) -> out of shape (N, M)."""
         X = self._input(X, ("N", self.in_features))
         out = X @ self.W.value
-        if self.b is not None:
-            out += self.b.value  # out is a fresh array: add in place
+        out += self.b.value  # out is a fresh array: add in place
         return self._save(out, X)
 
     def backward(self, dout):
@@ -196,8 +195,7 @@ class Linear(Layer):
         dout = self._dout(dout)
         (X,) = self.cache
         self.W.grad += X.T @ dout
-        if self.b is not None:
-            self.b.grad += dout.sum(axis=0)
+        self.b.grad += dout.sum(axis=0)
         if not self.input_grad:  # no dout @ W.T: a third of the layer's work
             return None
         return dout @ self.W.value.T
