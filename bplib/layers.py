@@ -129,7 +129,7 @@ class Layer:
             got = X.shape
             if got and got[0] and (shape is None or got[1:] == shape[1:]):
                 return X
-        return validate.check_array(X, "X", lambda: self._where("forward"), shape)
+        return validate.check_array(X, "X", self._where("forward"), shape)
 
     def _save(self, out, *cache):
         """Keep ``cache`` for backward and the output's shape to check dout against."""
@@ -142,8 +142,7 @@ class Layer:
         if (self.cache is not None and type(dout) is np.ndarray and dout.dtype.kind == "f"
                 and dout.shape == self.out_shape):
             return dout
-        return validate.check_dout(dout, lambda: self._where("backward"), self.cache,
-                                   self.out_shape)
+        return validate.check_dout(dout, self._where("backward"), self.cache, self.out_shape)
 
 
 def parameter_list(parameters, where):
