@@ -172,8 +172,7 @@ def plot_rel_errors(errors, tol=1e-7, ax=None, title=None):
 
     Returns the Figure (one axes with ``len(errors)`` bars, each labelled with its value).
     """
-    labels = list(errors)
-    values = np.array([errors[k] for k in labels], dtype=float)
+    labels, values = list(errors), np.array(list(errors.values()), dtype=float)
     floor = min(values[values > 0].min(initial=tol), tol) / 100
     ax = _new_axes(ax, (5.6, 0.45 * len(labels) + 1.0))
     ax.barh(labels, np.maximum(values, floor) - floor, left=floor,
@@ -235,12 +234,11 @@ def plot_matmul_shapes(products, title=None):
         for k, (label, (n_rows, n_cols)) in enumerate(row):
             w, h = n_cols**0.4, n_rows**0.4
             ax.add_patch(plt.Rectangle((x, yc - h / 2), w, h, color=f"C{k}", alpha=0.3))
-            texts = [(x + w / 2, yc, label, "center", 9),
-                     (x + w / 2, yc + h / 2 + 0.4, str(n_cols), "center", 7),
-                     (x - 0.15, yc, str(n_rows), "right", 7),
-                     (x + w + 1.4, yc, "=@"[k] if k < 2 else "", "center", 12)]
-            for tx, ty, text, ha, size in texts:
-                ax.text(tx, ty, text, ha=ha, va="center", fontsize=size)
+            ax.text(x + w / 2, yc, label, ha="center", va="center", fontsize=9)
+            ax.text(x + w / 2, yc + h / 2 + 0.4, str(n_cols), ha="center", va="center", fontsize=7)
+            ax.text(x - 0.15, yc, str(n_rows), ha="right", va="center", fontsize=7)
+            if k < 2:  # the = and the @ between the three arrays
+                ax.text(x + w + 1.4, yc, "=@"[k], ha="center", va="center", fontsize=12)
             x += w + gap
     ax.set(aspect="equal", xlim=(-1.2, right + 0.2), ylim=(y, 0.0))
     ax.axis("off")
