@@ -13,10 +13,6 @@ from matplotlib.colors import ListedColormap
 
 from . import layers
 
-# One colour per class, also used for the regions behind the points (lighter).
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-
-
 def _figure(figsize):
     """A new figure of ``figsize`` inches, already closed in pyplot (shown only when returned).
 
@@ -77,8 +73,7 @@ def plot_activations(activations=("sigmoid", "tanh", "relu", "leaky_relu"), z=No
     for ax in axes[len(acts):]:
         ax.remove()
     for ax, layer in zip(axes, acts):
-        a = layer.forward(z[:, None])[:, 0]
-        ax.plot(z, a, color="C0", label=r"$\phi(z)$")
+        ax.plot(z, layer.forward(z[:, None])[:, 0], color="C0", label=r"$\phi(z)$")
         if derivative:
             slope = layer.backward(np.ones((z.size, 1)))[:, 0]
             ax.plot(z, slope, color="C3", linestyle="--", label=r"$\phi'(z)$")
@@ -105,7 +100,7 @@ def plot_decision_regions(predict, X, y, ax=None, resolution=200, padding=0.3, t
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     scores = np.asarray(predict(np.column_stack([gx.ravel(), gy.ravel()])))
     n_classes = max(scores.shape[1], int(y.max()) + 1)
-    colors = [CLASS_COLORS[k % len(CLASS_COLORS)] for k in range(n_classes)]
+    colors = [f"C{k % 10}" for k in range(n_classes)]  # also for the regions, lighter
     regions = scores.argmax(axis=1).reshape(gx.shape)
     ax.contourf(gx, gy, regions, levels=np.arange(n_classes + 1) - 0.5,
                 cmap=ListedColormap(colors), alpha=0.25)
