@@ -13,6 +13,7 @@ from matplotlib.colors import ListedColormap
 
 from . import layers
 
+
 def _figure(figsize):
     """A new figure of ``figsize`` inches, already closed in pyplot (shown only when returned).
 
