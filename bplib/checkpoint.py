@@ -55,8 +55,7 @@ def checkpoint_sequential(model, every):
 
     The layers are shared, not copied: the result has the same parameters as ``model``.
     """
-    validate.check_number(every, "every", "checkpoint_sequential", lambda k: k >= 1,
-                          "an int >= 1", integer=True)
+    validate.check_number(every, "every", "checkpoint_sequential", "an int >= 1")
     if not isinstance(model, Sequential):
         raise TypeError(f"checkpoint_sequential: model is {model!r}; expected a Sequential")
     groups = [Sequential(*model.layers[i:i + every]) for i in range(0, len(model), every)]

@@ -28,8 +28,7 @@ class Conv1d(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, init="he", rng=None):
         for name, size in (("in_channels", in_channels), ("out_channels", out_channels),
                            ("kernel_size", kernel_size)):
-            validate.check_number(size, name, "Conv1d", lambda n: n >= 1, "an int >= 1",
-                                  integer=True)
+            validate.check_number(size, name, "Conv1d", "an int >= 1")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = kernel_size
         # drawn as a (fan_in, fan_out) matrix, the shape every scheme in bplib.init expects

@@ -9,15 +9,6 @@ from . import validate
 from .init import as_rng
 
 
-def _count(n, name, where, least=1):
-    return validate.check_number(n, name, where, lambda v: v >= least, f"an int >= {least}",
-                                 integer=True)
-
-
-def _noise(noise, where):
-    return validate.check_number(noise, "noise", where, lambda v: v >= 0, "a number >= 0")
-
-
 def _shuffled(X, y, rng):
     order = rng.permutation(len(y))
     return X[order], y[order]
@@ -28,8 +19,8 @@ def line(n=100, noise=0.1, seed=0):
 
     Returns X of shape (n, 1) and y of shape (n, 1).
     """
-    _count(n, "n", "line")
-    _noise(noise, "line")
+    validate.check_number(n, "n", "line", "an int >= 1")
+    validate.check_number(noise, "noise", "line", "a number >= 0")
     rng = as_rng(seed)
     X = rng.uniform(-1.0, 1.0, size=(n, 1))
     return X, 2.0 * X + 1.0 + noise * rng.standard_normal((n, 1))
@@ -41,9 +32,9 @@ def spirals(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     Point $i$ of arm $k$ has radius $r_i$ evenly spaced in [0, 1] and angle
     $4 r_i + 2\pi k / K$ plus Gaussian noise of scale ``noise``: no line separates the arms.
     """
-    _count(n_per_class, "n_per_class", "spirals")
-    _count(n_classes, "n_classes", "spirals", least=2)
-    _noise(noise, "spirals")
+    validate.check_number(n_per_class, "n_per_class", "spirals", "an int >= 1")
+    validate.check_number(n_classes, "n_classes", "spirals", "an int >= 2")
+    validate.check_number(noise, "noise", "spirals", "a number >= 0")
     rng = as_rng(seed)
     r = np.tile(np.linspace(0.0, 1.0, n_per_class), n_classes)
     y = np.repeat(np.arange(n_classes), n_per_class)
@@ -53,8 +44,8 @@ def spirals(n_per_class=100, n_classes=3, noise=0.2, seed=0):
 
 def moons(n=200, noise=0.1, seed=0):
     """Two interleaving half circles: class 0 the upper arc, class 1 the lower one, shifted."""
-    _count(n, "n", "moons", least=2)
-    _noise(noise, "moons")
+    validate.check_number(n, "n", "moons", "an int >= 2")
+    validate.check_number(noise, "noise", "moons", "a number >= 0")
     rng = as_rng(seed)
     n_upper = n // 2
     t_upper = np.linspace(0.0, np.pi, n_upper)
@@ -65,29 +56,13 @@ def moons(n=200, noise=0.1, seed=0):
     return _shuffled(X + noise * rng.standard_normal(X.shape), y, rng)
 
 
-def circles(n=200, noise=0.05, factor=0.5, seed=0):
-    """Two concentric circles: class 0 of radius 1, class 1 of radius ``factor`` (in (0, 1))."""
-    _count(n, "n", "circles", least=2)
-    _noise(noise, "circles")
-    validate.check_number(factor, "factor", "circles", lambda f: 0 < f < 1, "a number in (0, 1)")
-    rng = as_rng(seed)
-    n_outer = n // 2
-    t_outer = np.linspace(0.0, 2.0 * np.pi, n_outer, endpoint=False)
-    t_inner = np.linspace(0.0, 2.0 * np.pi, n - n_outer, endpoint=False)
-    X = np.vstack([np.column_stack([np.cos(t_outer), np.sin(t_outer)]),
-                   factor * np.column_stack([np.cos(t_inner), np.sin(t_inner)])])
-    y = np.repeat([0, 1], [n_outer, n - n_outer])
-    return _shuffled(X + noise * rng.standard_normal(X.shape), y, rng)
-
-
 def digits(seed=0, test_fraction=0.2):
     """The 1,797 8x8 handwritten digits that ship with scikit-learn (no download).
 
     Pixels are scaled from 0..16 to [0, 1]; the split is a seeded permutation.
     Returns X_train (N_train, 64), y_train (N_train,), X_test (N_test, 64), y_test (N_test,).
     """
-    validate.check_number(test_fraction, "test_fraction", "digits", lambda f: 0 < f < 1,
-                          "a number in (0, 1)")
+    validate.check_number(test_fraction, "test_fraction", "digits", "a number in (0, 1)")
     from sklearn.datasets import load_digits  # here, so that `import bplib` stays light
 
     data = load_digits()
@@ -105,7 +80,7 @@ def minibatches(X, y, batch_size, rng=None, shuffle=True):
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y) or len(X) == 0:
         raise ValueError(f"minibatches: X has shape {validate.fmt_shape(X.shape)} and y has shape "
                          f"{validate.fmt_shape(y.shape)}; expected the same number of rows, >= 1")
-    _count(batch_size, "batch_size", "minibatches")
+    validate.check_number(batch_size, "batch_size", "minibatches", "an int >= 1")
     order = as_rng(rng).permutation(len(X)) if shuffle else np.arange(len(X))
     batches = (order[start:start + batch_size] for start in range(0, len(X), batch_size))
     return ((X[idx], y[idx]) for idx in batches)

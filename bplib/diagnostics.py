@@ -17,15 +17,8 @@ import numpy as np
 
 from . import init as initializers
 from . import losses, validate
-from .layers import (
-    ACTIVATIONS,
-    BatchNorm1d,
-    Linear,
-    ReLU,
-    Residual,
-    Sequential,
-    activation_layer,
-)
+from .layers import (ACTIVATIONS, BatchNorm1d, Linear, ReLU, Residual, Sequential,
+                     activation_layer)
 
 
 def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=False, rng=None,
@@ -41,7 +34,7 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
       branches of size 1/depth all of them together change $h$ by a bounded amount.
     - rng: one seed or generator for all the weights.
     """
-    validate.check_number(depth, "depth", "deep_net", lambda d: d >= 1, "an int >= 1", integer=True)
+    validate.check_number(depth, "depth", "deep_net", "an int >= 1")
     rng = initializers.as_rng(rng)
     scale = (1.0 / depth if branch_scale is None else branch_scale) if residual else 1.0
 

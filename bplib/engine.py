@@ -176,9 +176,7 @@ def topological_order(root):
 
 
 def _as_value(x, op):
-    """x itself if it is a Value, else x as a constant Value: an operand of ``op``."""
-    if isinstance(x, Value):
-        return x
+    """A plain number x as a constant Value, an operand of ``op``; TypeError for anything else."""
     if type(x) is float or isinstance(x, Real):
         return Value(x)
     raise TypeError(f"{op}: expected a Value or a real number, got {type(x).__name__} {x!r}")

@@ -29,10 +29,9 @@ def numerical_gradient(f, x, dout=None, eps=1e-6):
         raise TypeError(f"numerical_gradient: x is {type(x).__name__} of dtype "
                         f"{getattr(x, 'dtype', None)}; expected a float64 ndarray (it is perturbed "
                         "in place, so it must be the array f reads)")
-    validate.check_number(eps, "eps", "numerical_gradient", lambda e: e > 0, "a number > 0")
+    validate.check_number(eps, "eps", "numerical_gradient", "a number > 0")
     if dout is not None:  # one more call of f, for the shape dout must have
-        dout = validate.check_shape(validate.as_float(dout, "dout", "numerical_gradient"),
-                                    "dout", "numerical_gradient", np.shape(f(x)))
+        dout = validate.check_array(dout, "dout", "numerical_gradient", np.shape(f(x)))
     dout = 1.0 if dout is None else dout
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -84,8 +83,7 @@ class GradCheckResult:
 def gradcheck(f, x, analytic_grad, dout=None, eps=1e-6):
     """Compare ``analytic_grad`` with ``numerical_gradient(f, x, dout, eps)``."""
     numeric = numerical_gradient(f, x, dout, eps)
-    analytic = validate.check_shape(validate.as_float(analytic_grad, "analytic_grad", "gradcheck"),
-                                    "analytic_grad", "gradcheck", x.shape)
+    analytic = validate.check_array(analytic_grad, "analytic_grad", "gradcheck", x.shape)
     worst = np.unravel_index(np.argmax(np.abs(numeric - analytic)), x.shape)
     index = tuple(int(i) for i in worst)
     return GradCheckResult(rel_error(numeric, analytic), index,

@@ -4,8 +4,8 @@ r"""Layers with a forward and a backward pass, in the style of CS231n's ``layers
 $\partial L/\partial\,\text{out}$ (the shape of the output), returns $\partial L/\partial X$ and
 *adds* the parameter gradients into each ``Parameter.grad``. Adding rather than overwriting is
 what makes an input used twice (a residual block) or two backward passes come out right; call
-``zero_grad()`` before each new backward pass. With ``input_grad`` off, backward returns None
-instead of $\partial L/\partial X$ (see ``Layer.input_grad``).
+``zero_grad()`` before each new backward pass. With ``input_grad`` off, the backward of a layer
+with parameters returns None instead of $\partial L/\partial X$ (see ``Layer.input_grad``).
 """
 import copy
 
@@ -51,8 +51,10 @@ class Layer:
     def input_grad(self):
         r"""Whether ``backward`` returns dX (True by default). ``fit`` switches it off for the
         model, whose input is the data: nobody needs $\partial L/\partial X$ there (PyTorch
-        skips it for any tensor without ``requires_grad``). A layer then adds its parameter
-        gradients, skips the work that only dX needs and returns None."""
+        skips it for any tensor without ``requires_grad``). A layer with parameters then adds
+        their gradients, skips the work that only dX needs and returns None. A layer without
+        parameters has nothing to add and ignores the switch: a Sequential never calls it below
+        its first layer with parameters, which already returned None."""
         return self._input_grad
 
     @input_grad.setter
@@ -127,7 +129,7 @@ class Layer:
             got = X.shape
             if got and got[0] and (shape is None or got[1:] == shape[1:]):
                 return X
-        return validate.check_array(X, "X", lambda: self._where("forward"), shape)
+        return validate.check_array(X, "X", self._where("forward"), shape)
 
     def _save(self, out, *cache):
         """Keep ``cache`` for backward and the output's shape to check dout against."""
@@ -140,12 +142,7 @@ class Layer:
         if (self.cache is not None and type(dout) is np.ndarray and dout.dtype.kind == "f"
                 and dout.shape == self.out_shape):
             return dout
-
-        def where():
-            return self._where("backward")
-
-        validate.check_forward_ran(self.cache, where)
-        return validate.check_dout(dout, where, self.out_shape)
+        return validate.check_dout(dout, self._where("backward"), self.cache, self.out_shape)
 
 
 def parameter_list(parameters, where):
@@ -174,22 +171,20 @@ class Linear(Layer):
     - rng: an int seed, a np.random.Generator, or None.
     """
 
-    def __init__(self, in_features, out_features, init="he", rng=None, bias=True):
+    def __init__(self, in_features, out_features, init="he", rng=None):
         for name, size in (("in_features", in_features), ("out_features", out_features)):
-            validate.check_number(size, name, "Linear", lambda n: n >= 1, "an int >= 1",
-                                  integer=True)
+            validate.check_number(size, name, "Linear", "an int >= 1")
         self.in_features, self.out_features = in_features, out_features
         W = initializers.initialize(init, (in_features, out_features), initializers.as_rng(rng),
                                     where=repr(self))
         self.W = Parameter(W, "W")
-        self.b = Parameter(np.zeros(out_features), "b") if bias else None
+        self.b = Parameter(np.zeros(out_features), "b")
 
     def forward(self, X):
         """X of shape (N, D) -> out of shape (N, M)."""
         X = self._input(X, ("N", self.in_features))
         out = X @ self.W.value
-        if self.b is not None:
-            out += self.b.value  # out is a fresh array: add in place
+        out += self.b.value  # out is a fresh array: add in place
         return self._save(out, X)
 
     def backward(self, dout):
@@ -199,8 +194,7 @@ class Linear(Layer):
         dout = self._dout(dout)
         (X,) = self.cache
         self.W.grad += X.T @ dout
-        if self.b is not None:
-            self.b.grad += dout.sum(axis=0)
+        self.b.grad += dout.sum(axis=0)
         if not self.input_grad:  # no dout @ W.T: a third of the layer's work
             return None
         return dout @ self.W.value.T
@@ -217,8 +211,6 @@ class ReLU(Layer):
         return self._save(np.maximum(X, 0.0), X > 0)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout * mask
@@ -228,8 +220,7 @@ class LeakyReLU(Layer):
     r"""$x$ for $x > 0$, else $\alpha x$; the slope (1 or $\alpha$) is cached for backward."""
 
     def __init__(self, alpha=0.01):
-        self.alpha = validate.check_number(alpha, "alpha", "LeakyReLU", lambda a: a >= 0,
-                                           "a number >= 0")
+        self.alpha = validate.check_number(alpha, "alpha", "LeakyReLU", "a number >= 0")
 
     def forward(self, X):
         X = self._input(X)
@@ -237,8 +228,6 @@ class LeakyReLU(Layer):
         return self._save(X * slope, slope)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (slope,) = self.cache
         return dout * slope
@@ -262,8 +251,6 @@ class Sigmoid(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * out * (1.0 - out)
@@ -277,8 +264,6 @@ class Tanh(Layer):
         return self._save(out, out)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (out,) = self.cache
         return dout * (1.0 - out**2)
@@ -307,11 +292,6 @@ def _refuse_reuse(container):
         first[id(layer)] = path
 
 
-def _has_parameters(layer):
-    """layer.parameters() is not empty; a Parameter attribute answers without the full walk."""
-    return any(type(v) is Parameter for v in vars(layer).values()) or bool(layer.parameters())
-
-
 class Sequential(Layer):
     """Layers applied in order; backward runs through them in reverse. A layer object may appear
     only once in the tree (it caches one input): Sequential(act, ..., act) is refused."""
@@ -335,8 +315,8 @@ class Sequential(Layer):
 
     def _input_layers(self):
         """The layers up to the first one that has parameters: with the input needing no
-        gradient, none of them returns dX, and the layers below that first one are not visited."""
-        first = next((i for i, layer in enumerate(self.layers) if _has_parameters(layer)),
+        gradient, that first one returns None, and the layers below it are not visited."""
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters()),
                      len(self.layers))
         return self.layers[:first + 1]
 
@@ -408,7 +388,7 @@ class Residual(Layer):
         return X + FX
 
     def backward(self, dout):
-        dX_F = self.F.backward(dout)  # None when input_grad is off, as F then has it off too
+        dX_F = self.F.backward(dout)  # None when input_grad is off and F has parameters
         return dout + dX_F if self.input_grad else None
 
     def children(self):
@@ -428,8 +408,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, p=0.5, rng=None):
-        self.p = validate.check_number(p, "p", "Dropout", lambda q: 0 <= q < 1,
-                                       "a drop probability in [0, 1)")
+        self.p = validate.check_number(p, "p", "Dropout", "a drop probability in [0, 1)")
         self.rng = initializers.as_rng(rng)
 
     def forward(self, X):
@@ -440,8 +419,6 @@ class Dropout(Layer):
         return self._save(X * mask, mask)
 
     def backward(self, dout):
-        if not self.input_grad:  # nothing to learn, and no dX wanted
-            return None
         dout = self._dout(dout)
         (mask,) = self.cache
         return dout if mask is None else dout * mask
@@ -462,11 +439,11 @@ class BatchNorm1d(Layer):
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5):
-        self.num_features = validate.check_number(num_features, "num_features", "BatchNorm1d",
-                                                  lambda n: n >= 1, "an int >= 1", integer=True)
-        self.momentum = validate.check_number(momentum, "momentum", "BatchNorm1d",
-                                              lambda m: 0 <= m <= 1, "a number in [0, 1]")
-        self.eps = validate.check_number(eps, "eps", "BatchNorm1d", lambda e: e > 0, "a number > 0")
+        where = "BatchNorm1d"
+        self.num_features = validate.check_number(num_features, "num_features", where,
+                                                  "an int >= 1")
+        self.momentum = validate.check_number(momentum, "momentum", where, "a number in [0, 1]")
+        self.eps = validate.check_number(eps, "eps", where, "a number > 0")
         self.gamma = Parameter(np.ones(num_features), "gamma")
         self.beta = Parameter(np.zeros(num_features), "beta")
         self.running_mean = np.zeros(num_features)

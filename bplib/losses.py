@@ -27,17 +27,14 @@ def mse_loss(y_hat, y):
 def log_softmax(logits):
     r"""$z_c - \log\sum_k e^{z_k}$ along the last axis, shifting by $\max_k z_k$ so no exponent
     exceeds 0 (log-sum-exp): no overflow even for logits of 1e4."""
-    return _log_softmax(validate.check_array(logits, "logits", "log_softmax"))
-
-
-def _log_softmax(z):
+    z = validate.check_array(logits, "logits", "log_softmax")
     shifted = z - z.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def softmax(logits):
     r"""$e^{z_c} / \sum_k e^{z_k}$ along the last axis, computed stably (rows sum to 1)."""
-    return np.exp(_log_softmax(validate.check_array(logits, "logits", "softmax")))
+    return np.exp(log_softmax(validate.check_array(logits, "logits", "softmax")))
 
 
 def softmax_cross_entropy(logits, y):
@@ -53,7 +50,7 @@ def softmax_cross_entropy(logits, y):
     where = "softmax_cross_entropy"
     logits = validate.check_array(logits, "logits", where, ("N", "C"))
     N, C = logits.shape
-    log_p = _log_softmax(logits)  # logits checked above
+    log_p = log_softmax(logits)
     if np.ndim(y) == 2:
         targets = validate.check_array(y, "y", where, (N, C))
         if np.any(targets < 0) or not np.allclose(targets.sum(axis=1), 1.0):
@@ -103,7 +100,7 @@ def l2_penalty(parameters, lam):
     (usually not biases); one listed twice counts once. Returns the penalty as a float, to add
     to the data loss.
     """
-    lam = validate.check_number(lam, "lam", "l2_penalty", lambda v: v >= 0, "a number >= 0")
+    lam = validate.check_number(lam, "lam", "l2_penalty", "a number >= 0")
     total = 0.0
     for p in parameter_list(parameters, "l2_penalty"):
         total += 0.5 * lam * float(np.sum(p.value**2))

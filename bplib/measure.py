@@ -12,8 +12,7 @@ from . import validate
 def best_time(f, *args, repeats=7):
     """``(f(*args), seconds)``: the result of the last run and the fastest of ``repeats`` runs,
     the one the rest of the machine disturbed least."""
-    validate.check_number(repeats, "repeats", "best_time", lambda r: r >= 1, "an int >= 1",
-                          integer=True)
+    validate.check_number(repeats, "repeats", "best_time", "an int >= 1")
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

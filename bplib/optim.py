@@ -23,10 +23,9 @@ class SGD:
     def __init__(self, parameters, lr, momentum=0.0, weight_decay=0.0):
         self.parameters = parameter_list(parameters, "SGD")
         self.lr = lr
-        self.momentum = validate.check_number(momentum, "momentum", "SGD", lambda m: 0 <= m < 1,
-                                              "a number in [0, 1)")
+        self.momentum = validate.check_number(momentum, "momentum", "SGD", "a number in [0, 1)")
         self.weight_decay = validate.check_number(weight_decay, "weight_decay", "SGD",
-                                                  lambda d: d >= 0, "a number >= 0")
+                                                  "a number >= 0")
         self.velocity = [np.zeros_like(p.value) for p in self.parameters]
 
     @property
@@ -35,7 +34,7 @@ class SGD:
 
     @lr.setter
     def lr(self, value):
-        self._lr = validate.check_number(value, "lr", "SGD", lambda v: v >= 0, "a number >= 0")
+        self._lr = validate.check_number(value, "lr", "SGD", "a number >= 0")
 
     def step(self):
         """Update every parameter in place from its current gradient."""
@@ -67,7 +66,7 @@ def clip_grad_norm(parameters, max_norm):
     nan or inf raises ValueError: no factor would give the gradients a direction again.
     """
     params = parameter_list(parameters, "clip_grad_norm")
-    validate.check_number(max_norm, "max_norm", "clip_grad_norm", lambda m: m > 0, "a number > 0")
+    validate.check_number(max_norm, "max_norm", "clip_grad_norm", "a number > 0")
     total = grad_norm(params)
     if not np.isfinite(total):
         raise ValueError(f"clip_grad_norm: the global gradient norm is {total}; expected a finite "

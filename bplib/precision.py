@@ -21,13 +21,9 @@ class LossScaler:
     """
 
     def __init__(self, scale=2.0**16, factor=2.0, window=2000):
-        where = "LossScaler"
-        self.scale = float(validate.check_number(scale, "scale", where, lambda s: s > 0,
-                                                 "a number > 0"))
-        self.factor = validate.check_number(factor, "factor", where, lambda f: f > 1,
-                                            "a number > 1")
-        self.window = validate.check_number(window, "window", where, lambda w: w >= 1,
-                                            "an int >= 1", integer=True)
+        self.scale = float(validate.check_number(scale, "scale", "LossScaler", "a number > 0"))
+        self.factor = validate.check_number(factor, "factor", "LossScaler", "a number > 1")
+        self.window = validate.check_number(window, "window", "LossScaler", "an int >= 1")
         self.good_steps = 0
 
     def unscale(self, grads):

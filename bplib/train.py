@@ -140,7 +140,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     optimizer = optimizer or optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     for name, n in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size)):
         if n is not None:
-            validate.check_number(n, name, "fit", lambda v: v >= 1, "an int >= 1", integer=True)
+            validate.check_number(n, name, "fit", "an int >= 1")
     n_batches = 1 if batch_size is None else -(-len(X) // batch_size)
     total = steps if steps is not None else epochs * n_batches
     rng, history = as_rng(rng), History()
@@ -150,14 +150,13 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
     with np.errstate(all="ignore"), _input_grad_off(model):
         while history.steps < total and history.stopped is None:
             batches = [(X, y)] if batch_size is None else data.minibatches(X, y, batch_size, rng)
-            epoch = []
+            first = len(history.loss)  # this epoch's first step
             for X_batch, y_batch in batches:
                 model.train()
                 model.zero_grad()
                 value, dout = loss_fn(model.forward(X_batch), y_batch)
                 model.backward(dout)
                 history.loss.append(value)
-                epoch.append(value)
                 history.grad_norm.append(optim.grad_norm(optimizer.parameters))
                 history.stopped = _stop_reason(history.loss, history.grad_norm[-1])
                 if history.stopped:
@@ -170,7 +169,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, lr=0.1,
                 bar.update(history.steps, value)
                 if history.steps == total:
                     break
-            history.epoch_loss.append(float(np.mean(epoch)))
+            history.epoch_loss.append(float(np.mean(history.loss[first:])))
             if X_val is not None and history.stopped is None:
                 out = predict(model, X_val)
                 history.val_loss.append(loss_fn(out, y_val)[0])

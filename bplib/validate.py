@@ -10,18 +10,11 @@ runs in float32, as the benchmarks do; gradient checks need float64). Booleans a
 converted to float64. Strings, objects (including ragged lists) and complex numbers raise
 ``TypeError``. Wrong shapes and values raise ``ValueError``. No check uses ``assert``, which
 ``python -O`` would silently remove.
-
-``where`` is a string, or a function returning one: a layer passes a function so that its name
-is only written out when there is an error to report.
 """
 import math
 import numbers
 
 import numpy as np
-
-
-def _label(where):
-    return where() if callable(where) else where
 
 
 def fmt_shape(shape):
@@ -37,21 +30,19 @@ def as_float(x, name, where):
     try:
         arr = np.asarray(x)
     except ValueError:  # numpy refuses ragged nested lists
-        raise TypeError(f"{_label(where)}: {name} is not a rectangular array of numbers "
+        raise TypeError(f"{where}: {name} is not a rectangular array of numbers "
                         "(rows of different lengths?)") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{_label(where)}: {name} has dtype {arr.dtype}; expected real numbers "
+        raise TypeError(f"{where}: {name} has dtype {arr.dtype}; expected real numbers "
                         "(float, or int/bool which are converted to float64)")
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def check_shape(arr, name, where, expected):
     """Raise ValueError unless ``arr.shape`` matches ``expected``; a str entry matches any size."""
-    ok = arr.ndim == len(expected)
-    for want, got in zip(expected, arr.shape):
-        ok = ok and (want == got or isinstance(want, str))
-    if not ok:
-        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; "
+    if arr.ndim != len(expected) or not all(
+            want == got or isinstance(want, str) for want, got in zip(expected, arr.shape)):
+        raise ValueError(f"{where}: {name} has shape {fmt_shape(arr.shape)}; "
                          f"expected {fmt_shape(expected)}")
     return arr
 
@@ -62,10 +53,10 @@ def check_array(x, name, where, shape=None):
     if shape is not None:
         check_shape(arr, name, where, shape)
     elif arr.ndim == 0:
-        raise ValueError(f"{_label(where)}: {name} is a scalar; "
+        raise ValueError(f"{where}: {name} is a scalar; "
                          "expected an array of shape (N, ...)")
     if arr.size == 0:
-        raise ValueError(f"{_label(where)}: {name} has shape {fmt_shape(arr.shape)}; expected " +
+        raise ValueError(f"{where}: {name} has shape {fmt_shape(arr.shape)}; expected " +
                          ("a non-empty batch (N >= 1)" if arr.shape[0] == 0 else "every size >= 1"))
     return arr
 
@@ -79,45 +70,57 @@ def check_labels(y, name, where, num_classes, n):
         # anything else is examined below for a precise message
     arr = np.asarray(y)
     if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{_label(where)}: {name} has dtype {arr.dtype}; "
+        raise TypeError(f"{where}: {name} has dtype {arr.dtype}; "
                         f"expected integer class labels in [0, {num_classes})")
     check_shape(arr, name, where, (n,))
     if arr.dtype.kind == "f":
         bad = arr[~np.isfinite(arr) | (arr != np.round(arr))]
         if bad.size:
-            raise ValueError(f"{_label(where)}: {name} holds non-integer labels such as {bad[0]}; "
+            raise ValueError(f"{where}: {name} holds non-integer labels such as {bad[0]}; "
                              f"expected integers in [0, {num_classes})")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
-        raise ValueError(f"{_label(where)}: {name} has labels from {arr.min()} to {arr.max()}; "
+        raise ValueError(f"{where}: {name} has labels from {arr.min()} to {arr.max()}; "
                          f"expected integers in [0, {num_classes})")
     return arr
 
 
-def check_number(value, name, where, ok, expected, integer=False):
-    """Return ``value`` if it is a finite real number (an int if ``integer``) with ``ok(value)``
-    true. nan and inf are refused: no setting of the library means anything with them."""
-    kind = numbers.Integral if integer else numbers.Real
+# What a setting of the library may be: the words an error message uses, and the test.
+RANGES = {
+    "an int >= 1": lambda v: v >= 1,
+    "an int >= 2": lambda v: v >= 2,
+    "a number >= 0": lambda v: v >= 0,
+    "a number > 0": lambda v: v > 0,
+    "a number > 1": lambda v: v > 1,
+    "a number in [0, 1]": lambda v: 0 <= v <= 1,
+    "a number in [0, 1)": lambda v: 0 <= v < 1,
+    "a number in (0, 1)": lambda v: 0 < v < 1,
+    "a drop probability in [0, 1)": lambda v: 0 <= v < 1,
+}
+
+
+def check_number(value, name, where, expected):
+    """Return ``value`` if it is a finite real number in the range ``expected``, a key of
+    RANGES (an int for the rows that say so). nan and inf are refused: no setting of the
+    library means anything with them."""
+    kind = numbers.Integral if expected.startswith("an int") else numbers.Real
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"{_label(where)}: {name} = {value!r} is a {type(value).__name__}; "
+        raise TypeError(f"{where}: {name} = {value!r} is a {type(value).__name__}; "
                         f"expected {expected}")
     finite = isinstance(value, numbers.Integral) or math.isfinite(value)
-    if not finite or not ok(value):
-        raise ValueError(f"{_label(where)}: {name} = {value!r}; expected "
+    if not finite or not RANGES[expected](value):
+        raise ValueError(f"{where}: {name} = {value!r}; expected "
                          f"{'' if finite else 'a finite value, '}{expected}")
     return value
 
 
-def check_forward_ran(cache, where):
-    """Raise ValueError if forward has not stored its cache yet."""
+def check_dout(dout, where, cache, out_shape):
+    """The upstream gradient as a float array, with exactly the shape of forward's output;
+    ValueError if forward has not stored its ``cache`` yet."""
     if cache is None:
-        raise ValueError(f"{_label(where)}: called before forward; run forward(X) first")
-
-
-def check_dout(dout, where, out_shape):
-    """The upstream gradient as a float array, with exactly the shape of forward's output."""
+        raise ValueError(f"{where}: called before forward; run forward(X) first")
     arr = as_float(dout, "dout", where)
     if arr.shape != tuple(out_shape):
-        raise ValueError(f"{_label(where)}: dout has shape {fmt_shape(arr.shape)}; expected "
+        raise ValueError(f"{where}: dout has shape {fmt_shape(arr.shape)}; expected "
                          f"{fmt_shape(out_shape)}, the shape of the output of forward")
     return arr

@@ -13,9 +13,6 @@ from matplotlib.colors import ListedColormap
 
 from . import layers
 
-# One colour per class, also used for the regions behind the points (lighter).
-CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-
 
 def _figure(figsize):
     """A new figure of ``figsize`` inches, already closed in pyplot (shown only when returned).
@@ -30,6 +27,30 @@ def _figure(figsize):
 def _new_axes(ax, figsize):
     """The given axes, or the single axes of a new figure of ``figsize`` inches."""
     return ax if ax is not None else _figure(figsize).add_subplot()
+
+
+def _row_of_axes(n, width, height):
+    """``n`` axes side by side in a new figure, each panel ``width`` x ``height`` inches."""
+    return _figure((width * n, height)).subplots(1, n, squeeze=False)[0]
+
+
+def _finish(ax, title, legend=None, grid=False):
+    """The end of every one-axes helper: a light grid if ``grid``, a frameless legend of font
+    size ``legend`` (None: no legend), the title; returns the axes' figure."""
+    if grid:
+        ax.grid(color="0.9")
+    if legend:
+        ax.legend(fontsize=legend, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
+def _finish_panels(fig, title):
+    """The end of every helper with several panels: the title above them all; returns fig."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def plot_activations(activations=("sigmoid", "tanh", "relu", "leaky_relu"), z=None,
@@ -53,8 +74,7 @@ def plot_activations(activations=("sigmoid", "tanh", "relu", "leaky_relu"), z=No
     for ax in axes[len(acts):]:
         ax.remove()
     for ax, layer in zip(axes, acts):
-        a = layer.forward(z[:, None])[:, 0]
-        ax.plot(z, a, color="C0", label=r"$\phi(z)$")
+        ax.plot(z, layer.forward(z[:, None])[:, 0], color="C0", label=r"$\phi(z)$")
         if derivative:
             slope = layer.backward(np.ones((z.size, 1)))[:, 0]
             ax.plot(z, slope, color="C3", linestyle="--", label=r"$\phi'(z)$")
@@ -81,7 +101,7 @@ def plot_decision_regions(predict, X, y, ax=None, resolution=200, padding=0.3, t
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     scores = np.asarray(predict(np.column_stack([gx.ravel(), gy.ravel()])))
     n_classes = max(scores.shape[1], int(y.max()) + 1)
-    colors = [CLASS_COLORS[k % len(CLASS_COLORS)] for k in range(n_classes)]
+    colors = [f"C{k % 10}" for k in range(n_classes)]  # also for the regions, lighter
     regions = scores.argmax(axis=1).reshape(gx.shape)
     ax.contourf(gx, gy, regions, levels=np.arange(n_classes + 1) - 0.5,
                 cmap=ListedColormap(colors), alpha=0.25)
@@ -89,9 +109,7 @@ def plot_decision_regions(predict, X, y, ax=None, resolution=200, padding=0.3, t
         ax.scatter(*X[y == k].T, s=12, color=colors[k], edgecolor="white", linewidth=0.4,
                    label=f"class {k}")
     ax.set(xlim=(x0, x1), ylim=(y0, y1), aspect="equal", xlabel="$x_1$", ylabel="$x_2$")
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax.figure
+    return _finish(ax, title)
 
 
 def plot_fit(x, y, predictions, ax=None, num=200, title=None):
@@ -111,10 +129,7 @@ def plot_fit(x, y, predictions, ax=None, num=200, title=None):
     for label, predict in predictions.items():
         ax.plot(grid[:, 0], np.ravel(predict(grid)), linewidth=1.8, label=label)
     ax.set(xlabel="$x$", ylabel="$y$")
-    ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax.figure
+    return _finish(ax, title, legend=9)
 
 
 def plot_history(histories, keys=("loss", "grad_norm"), logy=True, title=None):
@@ -128,8 +143,7 @@ def plot_history(histories, keys=("loss", "grad_norm"), logy=True, title=None):
     Non-finite values are left out; a run that diverged gets an x at its last finite loss.
     Returns the Figure (``len(keys)`` axes side by side).
     """
-    fig = _figure((3.4 * len(keys), 2.8))
-    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    axes = _row_of_axes(len(keys), 3.4, 2.8)
     for ax, key in zip(axes, keys):
         per_step = key in ("loss", "grad_norm")
         for k, (label, history) in enumerate(histories.items()):
@@ -143,9 +157,7 @@ def plot_history(histories, keys=("loss", "grad_norm"), logy=True, title=None):
                yscale="log" if logy and "accuracy" not in key else "linear")
         ax.grid(color="0.9")
     axes[0].legend(fontsize=9, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return _finish_panels(axes[0].figure, title)
 
 
 def plot_rel_errors(errors, tol=1e-7, ax=None, title=None):
@@ -156,8 +168,7 @@ def plot_rel_errors(errors, tol=1e-7, ax=None, title=None):
 
     Returns the Figure (one axes with ``len(errors)`` bars, each labelled with its value).
     """
-    labels = list(errors)
-    values = np.array([errors[k] for k in labels], dtype=float)
+    labels, values = list(errors), np.array(list(errors.values()), dtype=float)
     floor = min(values[values > 0].min(initial=tol), tol) / 100
     ax = _new_axes(ax, (5.6, 0.45 * len(labels) + 1.0))
     ax.barh(labels, np.maximum(values, floor) - floor, left=floor,
@@ -168,8 +179,7 @@ def plot_rel_errors(errors, tol=1e-7, ax=None, title=None):
     ax.axvline(tol, color="0.3", linestyle="--", linewidth=1)
     ax.set(xscale="log", xlim=(floor, max(values.max(), tol) * 1e3), xlabel="relative error")
     ax.invert_yaxis()
-    ax.set_title(title or "", fontsize=10)
-    return ax.figure
+    return _finish(ax, title)
 
 
 def plot_descent_paths(loss, paths, xlim, ylim, ax=None, num=150, levels=14,
@@ -196,8 +206,7 @@ def plot_descent_paths(loss, paths, xlim, ylim, ax=None, num=150, levels=14,
         ax.plot(*target, "*", color="black", markersize=10)
     ax.set(xlim=xlim, ylim=ylim, xlabel=labels[0], ylabel=labels[1])
     ax.legend(fontsize=8, frameon=False, loc="upper right")
-    ax.set_title(title or "", fontsize=10)
-    return ax.figure
+    return _finish(ax, title)
 
 
 def plot_matmul_shapes(products, title=None):
@@ -215,24 +224,21 @@ def plot_matmul_shapes(products, title=None):
         rows_y.append(y - 1.2 - height / 2)
         y -= height + 1.6
     right = max(sum(shape[1] ** 0.4 for _, shape in row) for row in products) + 2 * gap
-    fig = _figure((0.18 * (right + 1.4) + 0.3, 0.18 * -y + 0.3))
-    ax = fig.add_subplot()
+    ax = _figure((0.18 * (right + 1.4) + 0.3, 0.18 * -y + 0.3)).add_subplot()
     for row, yc in zip(products, rows_y):
         x = 0.0
         for k, (label, (n_rows, n_cols)) in enumerate(row):
             w, h = n_cols**0.4, n_rows**0.4
             ax.add_patch(plt.Rectangle((x, yc - h / 2), w, h, color=f"C{k}", alpha=0.3))
-            texts = [(x + w / 2, yc, label, "center", 9),
-                     (x + w / 2, yc + h / 2 + 0.4, str(n_cols), "center", 7),
-                     (x - 0.15, yc, str(n_rows), "right", 7),
-                     (x + w + 1.4, yc, "=@"[k] if k < 2 else "", "center", 12)]
-            for tx, ty, text, ha, size in texts:
-                ax.text(tx, ty, text, ha=ha, va="center", fontsize=size)
+            ax.text(x + w / 2, yc, label, ha="center", va="center", fontsize=9)
+            ax.text(x + w / 2, yc + h / 2 + 0.4, str(n_cols), ha="center", va="center", fontsize=7)
+            ax.text(x - 0.15, yc, str(n_rows), ha="right", va="center", fontsize=7)
+            if k < 2:  # the = and the @ between the three arrays
+                ax.text(x + w + 1.4, yc, "=@"[k], ha="center", va="center", fontsize=12)
             x += w + gap
     ax.set(aspect="equal", xlim=(-1.2, right + 0.2), ylim=(y, 0.0))
     ax.axis("off")
-    ax.set_title(title or "", fontsize=10)
-    return fig
+    return _finish(ax, title)
 
 
 # Axis labels for the fields of bplib.diagnostics.LayerStats.
@@ -253,8 +259,7 @@ def plot_layer_stats(stats, keys=("act_std", "grad_W"), logy=("act_std", "grad_h
     Layer i is drawn at x = i + 1; values that are not finite (or, on a log axis, not positive)
     are left out. Returns the Figure (``len(keys)`` axes side by side).
     """
-    fig = _figure((3.5 * len(keys), 2.9))
-    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    axes = _row_of_axes(len(keys), 3.5, 2.9)
     for ax, key in zip(axes, keys):
         for k, (label, s) in enumerate(stats.items()):
             y = np.asarray(s[key] if isinstance(s, dict) else getattr(s, key), dtype=float)
@@ -265,9 +270,7 @@ def plot_layer_stats(stats, keys=("act_std", "grad_W"), logy=("act_std", "grad_h
                yscale="log" if key in logy else "linear")
         ax.grid(color="0.9")
     axes[0].legend(fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return _finish_panels(axes[0].figure, title)
 
 
 def plot_activation_histograms(activations, layers=None, bins=30, title=None):
@@ -295,9 +298,7 @@ def plot_activation_histograms(activations, layers=None, bins=30, title=None):
             if row == 0:
                 ax.set_title(f"layer {i + 1}", fontsize=9)
         axes[0].set_ylabel(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return _finish_panels(fig, title)
 
 
 def plot_lines(x, lines, ax=None, xlabel=None, ylabel=None, title=None, logx=False,
@@ -322,11 +323,7 @@ def plot_lines(x, lines, ax=None, xlabel=None, ylabel=None, title=None, logx=Fal
                 linestyle="--" if label in dashed else "-", label=label)
     ax.set(xscale="log" if logx else "linear", yscale="log" if logy else "linear",
            xlabel=xlabel, ylabel=ylabel)
-    ax.grid(color="0.9")
-    ax.legend(fontsize=9, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax.figure
+    return _finish(ax, title, legend=9, grid=True)
 
 
 def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $t$", ylabel="loss",
@@ -350,11 +347,7 @@ def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $t$", ylabel=
                 label=f"slope {slope:.4f}")
         ax.plot([0.0], [f0], "o", color=color, markersize=4)
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.grid(color="0.9")
-    ax.legend(fontsize=9, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return ax.figure
+    return _finish(ax, title, legend=9, grid=True)
 
 
 def plot_magnitudes(arrays, dtype=np.float16, bins=80, ax=None, title=None):
@@ -382,12 +375,9 @@ def plot_magnitudes(arrays, dtype=np.float16, bins=80, ax=None, title=None):
     for label, v in logs.items():
         ax.hist(v, bins=np.linspace(lo, hi, bins + 1), histtype="stepfilled", alpha=0.55,
                 label=label)
-    ax.set(xlim=(lo, hi), xlabel=r"$\log_{10}|x|$", ylabel="entries", title=title or "")
-    ax.title.set_fontsize(10)
+    ax.set(xlim=(lo, hi), xlabel=r"$\log_{10}|x|$", ylabel="entries")
     ax.legend(fontsize=8, frameon=False, loc="upper right")
-    return ax.figure
-
-
+    return _finish(ax, title)
 
 def plot_panels(x, panels, xlabel=None, logx=False, logy=(), marker="o", title=None):
     """Panels side by side over one shared x axis, several labelled curves in each.
@@ -401,8 +391,8 @@ def plot_panels(x, panels, xlabel=None, logx=False, logy=(), marker="o", title=N
     Returns the Figure (one axes per panel).
     """
     x = np.ravel(x).astype(float)
-    fig = _figure((4.0 * len(panels), 3.0))
-    for ax, (ylabel, lines) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+    axes = _row_of_axes(len(panels), 4.0, 3.0)
+    for ax, (ylabel, lines) in zip(axes, panels.items()):
         for k, (label, y) in enumerate(lines.items()):
             y = np.asarray(y, dtype=float)
             if y.ndim == 0:
@@ -420,6 +410,4 @@ def plot_panels(x, panels, xlabel=None, logx=False, logy=(), marker="o", title=N
         ax.set(yscale="log" if ylabel in logy else "linear", xlabel=xlabel, ylabel=ylabel)
         ax.grid(color="0.9")
         ax.legend(fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return _finish_panels(axes[0].figure, title)

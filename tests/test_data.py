@@ -6,7 +6,6 @@ from bplib import data
 CLASSIFICATION = {
     "spirals": (lambda seed: data.spirals(n_per_class=50, n_classes=3, seed=seed), 150, 3),
     "moons": (lambda seed: data.moons(n=101, seed=seed), 101, 2),
-    "circles": (lambda seed: data.circles(n=100, seed=seed), 100, 2),
 }
 
 
@@ -23,11 +22,6 @@ def test_classification_sets(name):
     np.testing.assert_array_equal(X, X2)
     np.testing.assert_array_equal(y, y2)
     assert not np.array_equal(X, make(1)[0])
-
-
-def test_circles_radii():
-    X, y = data.circles(n=200, noise=0.0, factor=0.3)
-    np.testing.assert_allclose(np.hypot(*X.T), np.where(y == 0, 1.0, 0.3))
 
 
 def test_line_recovers_slope_and_intercept():
