@@ -59,13 +59,14 @@ vendor:
 	@$(PYTHON) tools/fetch_pyodide.py
 
 # The execution cache does not see changes to bplib, bpcourse or the locked packages, so it is
-# dropped whenever either changes; an unchanged rebuild reuses it. The in-page runner's files
+# dropped whenever either changes, with Sphinx's saved doctrees (else Sphinx would not read, and
+# so not execute, a page whose own source did not change); an unchanged rebuild reuses both. The in-page runner's files
 # (bpcourse/browser.py, live.js, worker.js, live.css) run only in the reader's browser: a change
 # there rebuilds the pages without executing the notebooks again.
 EXECUTED = $(filter-out bpcourse/browser.py,$(wildcard bpcourse/*.py)) bpcourse/lab.js
 book: venv sysdeps vendor
 	@hash=$$(cat bplib/*.py $(EXECUTED) requirements.lock | sha256sum | cut -c1-16); \
-	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache; fi; \
+	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache _build/.doctrees; fi; \
 	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
 	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going
