@@ -220,16 +220,19 @@
     return reply.outputs;
   }
 
+  // A graph or a lab draws itself after a moment: the state says "done" once it has.
   function show(cell, outputs, phase) {
     if (!cell.out) return;
-    cell.out.replaceChildren(...outputs.map(render));
-    cell.out.dataset.state = phase;
+    const drawing = [];
+    cell.out.replaceChildren(...outputs.map((output) => render(output, drawing)));
+    cell.out.dataset.state = drawing.length ? "running" : phase;
+    Promise.all(drawing).then(() => { if (cell.out.dataset.state === "running") cell.out.dataset.state = phase; });
     cell.out.hidden = false;
     if (cell.staticOutput) cell.staticOutput.hidden = true;
     if (cell.reset) cell.reset.hidden = false;
   }
 
-  function render(output) {
+  function render(output, drawing) {
     const el = document.createElement("div");
     el.className = `bp-out bp-out-${output.type}`;
     if (output.type === "stream") {
@@ -241,8 +244,8 @@
       el.textContent = output.text;
     } else if (output.type === "display") {
       const data = output.data;
-      if (data["application/vnd.bplib.lab+json"]) mountLab(el, data["application/vnd.bplib.lab+json"]);
-      else if (data["text/vnd.graphviz"]) drawGraph(el, data["text/vnd.graphviz"]);
+      if (data["application/vnd.bplib.lab+json"]) drawing.push(mountLab(el, data["application/vnd.bplib.lab+json"]));
+      else if (data["text/vnd.graphviz"]) drawing.push(drawGraph(el, data["text/vnd.graphviz"]));
       else if (data["image/svg+xml"]) el.innerHTML = data["image/svg+xml"];
       else if (data["text/html"]) el.innerHTML = data["text/html"];
       else el.append(pre(data["text/markdown"] || data["text/plain"] || ""));
@@ -256,7 +259,7 @@
   function drawGraph(el, dot) {
     el.textContent = "drawing the graph…";
     graphviz = graphviz || import(base + "graphviz/index.js").then((m) => m.Graphviz.load());
-    graphviz.then((gv) => { el.innerHTML = gv.dot(dot); })
+    return graphviz.then((gv) => { el.innerHTML = gv.dot(dot); })
       .catch((err) => { el.replaceChildren(pre(`could not draw the graph: ${err}`)); });
   }
 
@@ -279,7 +282,7 @@
       Object.assign(s, { src: base + "live/lab.js", onload: resolve, onerror: reject });
       document.head.append(s);
     }));
-    labScript.then(() => window.bplibLab.mountPage(root, spec, controls, computeFrame))
+    return labScript.then(() => { window.bplibLab.mountPage(root, spec, controls, computeFrame); })
       .catch((err) => { el.replaceChildren(pre(`could not draw the lab: ${err}`)); });
   }
 
