@@ -43,6 +43,7 @@ def by_magics():
     return run(MAGICS, FIGURE, STATE)
 
 
+@pytest.mark.jupyter
 @pytest.mark.parametrize("cells", [(SETUP, FIGURE, STATE), (FIGURE, SETUP, FIGURE, STATE)],
                          ids=["before the first figure", "after a figure"])
 def test_in_a_kernel_setup_sets_what_the_magics_set(by_magics, cells):
