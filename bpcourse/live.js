@@ -182,7 +182,9 @@
   // Run the cells above that have not run yet, in order, then this one.
   let running = Promise.resolve();
   function runThrough(target) {
-    running = running.then(() => runChain(target)).catch(() => {});
+    running = running.then(() => runChain(target)).catch((err) => {
+      show(target, [{ type: "error", traceback: `This page could not run the cell: ${err}` }], "error");
+    });
     return running;
   }
 
