@@ -54,7 +54,7 @@ EXPECTED = {
                {"toy_relu": "expected [0."}),
     "misnamed": ({**FULL, "toy_relu": 0}, "ok", {"toy_relu": "function relu not defined"}),
     "plants_links": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
-                     {"toy_relu": "unusable result", "toy_affine": "is not a file",
+                     {"toy_relu": "unusable result", "toy_affine": "is not a regular file",
                       "toy_pair": "FileExistsError"}),
     "sneaky": ({**FULL, "toy_relu": 0, "toy_affine": 2}, "ok",
                {"toy_relu": "failed hidden case 1", "toy_affine": "and 1 hidden"}),
@@ -74,7 +74,7 @@ def batch(tmp_path_factory):
         tempfile.tempdir = saved
     out = tmp_path_factory.mktemp("grades")
     grade.write_reports(reports, out)
-    return {r["submission"]: r for r in reports}, root, out
+    return {Path(r["submission"]).stem: r for r in reports}, root, out
 
 
 def test_every_fixture_is_graded(batch):
@@ -106,7 +106,8 @@ def test_megabytes_of_output_are_cut_and_still_graded(batch):
 def test_hidden_cases_and_seed_stay_out_of_reports_and_kernel_folders(batch):
     reports, root, out = batch
     assert list(root.iterdir()) == []  # every kernel's folder, with the stolen inputs, is gone
-    text = "".join(path.read_text() for path in out.glob("*.json"))
+    text = "".join(path.read_text() for path in out.glob("reports/*.json"))
+    assert text.count("seed_sha256") == len(EXPECTED)
     assert "271.8" not in text and "s3cret" not in text
     assert reports["sneaky"]["tasks"]["toy_relu"]["cause"] is None
     assert reports["correct"]["seed_sha256"] == hashlib.sha256(b"s3cret").hexdigest()[:16]
@@ -117,10 +118,10 @@ def test_reports_and_table(batch):
     with open(out / "grades.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["submission", "toy_relu", "toy_affine", "toy_pair", "total", "max", "status"]
-    table = {row[0]: row[1:] for row in rows[1:]}
+    table = {Path(row[0]).stem: row[1:] for row in rows[1:]}
     assert table["exits"] == ["1", "0", "0", "1", "6", "kernel died"]
     assert table["correct"] == ["1", "2", "3", "6", "6", "ok"]
-    saved = json.loads((out / "hangs.json").read_text())
+    saved = json.loads((out / "reports" / "hangs.md.json").read_text())
     assert saved["tasks"]["toy_affine"] == reports["hangs"]["tasks"]["toy_affine"]
     assert set(saved["tasks"]["toy_relu"]) == {"points", "max", "passed", "message", "cause"}
 
@@ -217,13 +218,13 @@ def test_instructor_flow_end_to_end(released, tmp_path):
     assert list(rows[0]) == ["submission", *tasks, "total", "max", "status"]
     assert len(rows) == 2 * len(list(grade.EXERCISES.glob("*.md")))
     for row in rows:
-        kind = row["submission"].split("__")[0]
+        kind = row["submission"].split("/")[0]
         earned = int(row["total"])
         assert (earned == int(row["max"]) > 0) if kind == "reference" else earned == 0, row
         assert row["status"] == "ok", row
-    report = json.loads((out / "reference__02_loss.json").read_text())
+    report = json.loads((out / "reports" / "reference" / "02_loss.md.json").read_text())
     assert report["tasks"]["softmax"]["message"] == "passed 3 cases and 1 hidden"
-    wrong = json.loads((out / "wrong__02_loss.json").read_text())
+    wrong = json.loads((out / "reports" / "wrong" / "02_loss.md.json").read_text())
     assert "returned NoneType" in wrong["tasks"]["softmax"]["message"]
 
 
@@ -312,7 +313,7 @@ def test_self_check_prints_a_table_and_writes_nothing(tmp_path, capsys, monkeypa
                        str(FIXTURES / "masters"), "--timeout-cell", "5"], tasks=TOY)
     printed = capsys.readouterr().out
     assert code == 0 and list(tmp_path.iterdir()) == []
-    assert "misnamed: 5/6 points, ok" in printed
+    assert "misnamed.md: 5/6 points, ok" in printed
     assert "❌ toy_relu: NameError: function relu not defined" in printed
     assert "✅ toy_pair: passed 3 cases" in printed
 
@@ -369,7 +370,7 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
             limits = grade.Limits(cell=2, notebook=30, memory_mb=600, sandbox=sandbox)
             grader = grade.Grader(TOY, FIXTURES / "masters", limits)
             batch = grader.grade(paths if sandbox else paths[:1], workers=2)
-            graded[sandbox] = {r["submission"]: r for r in batch}
+            graded[sandbox] = {Path(r["submission"]).stem: r for r in batch}
     assert graded[False]["probes"]["total"] == 0
     assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
     swallowed = graded[True]["swallows_signal"]
