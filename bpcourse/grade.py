@@ -24,7 +24,8 @@ before anything is allocated, declares at most ``RESULT_CAP`` bytes (64 MB, coun
 for all the values of a call; a value that would broadcast past that against the reference is not
 compared. Anything else scores the task 0 with the reason, and a failure of the grader itself
 scores the submission 0 with the reason: the batch goes on. Measured: a submission returning
-results at the cap costs the grader under 5 x the cap (~320 MB) at its peak.
+results at the cap costs the grader 4.2 x the cap (270 MB) at its peak, under the 5 x a test holds
+it to (per worker).
 
 **Names and reports.** A submission is named by its path below the folder holding all the
 submissions given (``alice/hw1/02_loss.md``); its report is ``OUT/reports/<name>.json``, written

@@ -56,6 +56,9 @@ EXPECTED = {
     "plants_links": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
                      {"toy_relu": "unusable result", "toy_affine": "is not a regular file",
                       "toy_pair": "FileExistsError"}),
+    "hostile_results": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
+                        {"toy_relu": "over the cap", "toy_affine": "single link",
+                         "toy_pair": "expected a numeric dtype"}),
     "sneaky": ({**FULL, "toy_relu": 0, "toy_affine": 2}, "ok",
                {"toy_relu": "failed hidden case 1", "toy_affine": "and 1 hidden"}),
 }
@@ -394,3 +397,143 @@ def _cmdline(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+BIG = """\
+# Big results
+
+```{code-cell} ipython3
+import numpy as np
+
+
+def big(n):
+    return np.zeros(n)
+
+
+def too_big(n):
+    return np.zeros(n + 1)
+
+
+def many(n):
+    return (np.zeros(n // 2), np.zeros(n // 2), np.zeros(1))
+```
+
+```{code-cell} ipython3
+:tags: [check]
+
+check("toy_big", big)
+check("toy_too_big", too_big)
+check("toy_many", many)
+```
+"""
+
+
+def test_grader_memory_stays_bounded_at_the_result_cap(tmp_path):
+    """Results of exactly the cap are read and compared; one element more, alone or spread over
+    a tuple, is refused unread; the grader's own peak stays under 5 x the cap."""
+    import tracemalloc
+
+    import numpy as np
+
+    task = runpy.run_path(str(FIXTURES / "tasks.py"))["Task"]
+    n = grade.RESULT_CAP // 8
+    tasks = {"toy_big": task("toy_big", "big", lambda rng: (n,), np.zeros),
+             "toy_too_big": task("toy_too_big", "too_big", lambda rng: (n,),
+                                 lambda n: np.zeros(n + 1)),
+             "toy_many": task("toy_many", "many", lambda rng: (n,),
+                              lambda n: (np.zeros(n // 2), np.zeros(n // 2), np.zeros(1)))}
+    (tmp_path / "big.md").write_text(BIG)
+    (tmp_path / "masters").mkdir()
+    grader = grade.Grader(tasks, tmp_path / "masters", grade.Limits(cell=20, notebook=60,
+                                                                    memory_mb=1200))
+    tracemalloc.start()
+    try:
+        (report,) = grader.grade([tmp_path / "big.md"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    points = {name: r["points"] for name, r in report["tasks"].items()}
+    assert points == {"toy_big": 1, "toy_too_big": 0, "toy_many": 0}, report
+    assert "over the cap" in report["tasks"]["toy_too_big"]["message"], report
+    assert "over the cap" in report["tasks"]["toy_many"]["message"], report
+    assert peak < 5 * grade.RESULT_CAP, peak / grade.RESULT_CAP
+
+
+def test_names_are_paths_links_are_refused_and_cells_are_no_formulas(tmp_path):
+    """Two learners' files of one name are two submissions; links (to a full-marks notebook,
+    to nowhere, to a folder) are refused, not followed; a name that is a formula is quoted; a
+    second run into the same --out refuses to write over the first's reports."""
+    root, out = tmp_path / "submissions", tmp_path / "grades"
+    for learner, fixture in [("alice", "misnamed.md"), ("bob", "cheats.md")]:
+        (root / learner / "hw1").mkdir(parents=True)
+        shutil.copy(FIXTURES / "submissions" / fixture, root / learner / "hw1" / "toy.md")
+    (root / "carol").mkdir()
+    (root / "carol" / "toy.ipynb").symlink_to(FIXTURES / "submissions" / "correct.ipynb")
+    (root / "dave.md").symlink_to(tmp_path / "nowhere.md")
+    (root / "eve").symlink_to(FIXTURES / "submissions", target_is_directory=True)
+    shutil.copy(FIXTURES / "submissions" / "misnamed.md", root / "=HYPERLINK(1).md")
+    command = [str(root), "--out", str(out), "--masters", str(FIXTURES / "masters"),
+               "--workers", "2", "--timeout-cell", "5"]
+    assert grade.main(command, tasks=TOY) == 0
+    with open(out / "grades.csv") as f:
+        table = {row["submission"]: row for row in csv.DictReader(f)}
+    totals = {name: (row["total"], row["status"]) for name, row in table.items()}
+    assert totals == {"'=HYPERLINK(1).md": ("5", "ok"), "alice/hw1/toy.md": ("5", "ok"),
+                      "bob/hw1/toy.md": ("0", "ok"), "carol/toy.ipynb": ("0", "error"),
+                      "dave.md": ("0", "error"), "eve": ("0", "error")}
+    for name in ("carol/toy.ipynb", "dave.md", "eve"):
+        report = json.loads(grade.report_path(out, name).read_text())
+        assert report["events"] == ["a symbolic link: refused, not followed"], report
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    with pytest.raises(SystemExit):
+        grade.main(command, tasks=TOY)
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
+SLOW = """\
+# Toy exercises
+
+```{code-cell} ipython3
+import time
+time.sleep(60)
+```
+"""
+
+
+def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
+    root, out = tmp_path / "submissions", tmp_path / "grades"
+    root.mkdir()
+    shutil.copy(FIXTURES / "submissions" / "correct.ipynb", root / "a.ipynb")
+    (root / "b.md").write_text(SLOW)
+    (root / "c.md").write_text(SLOW)
+    toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
+           f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    command = [sys.executable, "-c", toy, str(root), "--out", str(out),
+               "--workers", "1", "--timeout-cell", "90", "--timeout-notebook", "90",
+               "--masters", str(FIXTURES / "masters")]
+    first = grade.report_path(out, "a.ipynb")
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 60
+        while not first.exists() and time.monotonic() < end and run.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1)  # into b's sleep
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, 9)
+        run.wait()
+    assert first.exists() and run.returncode == -9
+    kept = first.read_bytes()
+    assert json.loads(kept)["total"] == 6
+    with open(out / "grades.csv") as f:
+        assert [row["submission"] for row in csv.DictReader(f)] == ["a.ipynb"]
+    (root / "b.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    (root / "c.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("points") == 2 and "a.ipynb" not in again.stdout, again.stdout
+    assert first.read_bytes() == kept
+    with open(out / "grades.csv") as f:
+        rows = {row["submission"]: row["total"] for row in csv.DictReader(f)}
+    assert rows == {"a.ipynb": "6", "b.md": "0", "c.md": "0"}
