@@ -414,12 +414,14 @@ class Grader:
                 return STOPS[state]
         return None
 
+    def empty_report(self, path, submission):
+        return {"submission": submission, "file": str(path), "master": None, "status": "ok",
+                "total": 0, "max": 0, "elapsed": 0.0, "tasks": {}, "events": [], "output": "",
+                "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16]}
+
     def grade_one(self, path, submission):
         """Run one notebook in a fresh kernel and grade its tasks: the report, a dict."""
-        start = time.monotonic()
-        report = {"submission": submission, "file": str(path), "master": None, "status": "ok",
-                  "total": 0, "max": 0, "elapsed": 0.0, "tasks": {}, "events": [], "output": "",
-                  "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16]}
+        start, report = time.monotonic(), self.empty_report(path, submission)
 
         def event(status, text):
             report["events"].append(text[:MESSAGE_CAP])
@@ -467,10 +469,8 @@ class Grader:
         try:
             return self.grade_one(path, submission)
         except Exception as err:
-            return {"submission": submission, "file": str(path), "master": None,
-                    "status": "error", "total": 0, "max": 0, "elapsed": 0.0, "tasks": {},
-                    "events": [f"grader error: {type(err).__name__}: {err}"[:MESSAGE_CAP]],
-                    "output": "", "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16]}
+            text = f"grader error: {type(err).__name__}: {err}"[:MESSAGE_CAP]
+            return {**self.empty_report(path, submission), "status": "error", "events": [text]}
 
     def grade(self, paths, workers=1, skip=()):
         """Grade every notebook in ``paths`` (files or folders; see ``submissions`` for their
@@ -492,13 +492,24 @@ def report_path(out, submission):
 
 def save_report(report, out):
     """Write one submission's JSON report in ``out/reports``, atomically and never over an
-    existing one (FileExistsError)."""
-    path = report_path(out, report["submission"])
+    existing one (FileExistsError). Where its name cannot be a path there (too long, or a
+    folder "x.md.json" beside "x.md"), the report is named by the name's hash."""
+    path, text = report_path(out, report["submission"]), json.dumps(report, indent=1) + "\n"
+    try:
+        _write_new(path, text)
+    except OSError as err:
+        if isinstance(err, FileExistsError) and path.is_file():
+            raise
+        digest = hashlib.sha256(report["submission"].encode()).hexdigest()[:32]
+        _write_new(out / "reports" / f"{digest}.json", text)
+
+
+def _write_new(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".report-")
     try:
         with open(fd, "w") as f:
-            f.write(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+            f.write(text)
         os.link(temporary, path)  # fails if the report exists
     finally:
         os.unlink(temporary)

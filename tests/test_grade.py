@@ -472,6 +472,10 @@ def test_names_are_paths_links_are_refused_and_cells_are_no_formulas(tmp_path):
     (root / "dave.md").symlink_to(tmp_path / "nowhere.md")
     (root / "eve").symlink_to(FIXTURES / "submissions", target_is_directory=True)
     shutil.copy(FIXTURES / "submissions" / "misnamed.md", root / "=HYPERLINK(1).md")
+    long = "x" * 250 + ".md"  # its report's name, long.json, is too long for a file name
+    (root / "frank.md.json").mkdir()  # frank.md's report's name, as a folder
+    for path in (root / long, root / "frank.md", root / "frank.md.json" / "toy.md"):
+        shutil.copy(FIXTURES / "submissions" / "misnamed.md", path)
     command = [str(root), "--out", str(out), "--masters", str(FIXTURES / "masters"),
                "--workers", "2", "--timeout-cell", "5"]
     assert grade.main(command, tasks=TOY) == 0
@@ -480,7 +484,9 @@ def test_names_are_paths_links_are_refused_and_cells_are_no_formulas(tmp_path):
     totals = {name: (row["total"], row["status"]) for name, row in table.items()}
     assert totals == {"'=HYPERLINK(1).md": ("5", "ok"), "alice/hw1/toy.md": ("5", "ok"),
                       "bob/hw1/toy.md": ("0", "ok"), "carol/toy.ipynb": ("0", "error"),
-                      "dave.md": ("0", "error"), "eve": ("0", "error")}
+                      "dave.md": ("0", "error"), "eve": ("0", "error"), long: ("5", "ok"),
+                      "frank.md": ("5", "ok"), "frank.md.json/toy.md": ("5", "ok")}
+    assert len(list(out.glob("reports/**/*.json"))) == len(totals)
     for name in ("carol/toy.ipynb", "dave.md", "eve"):
         report = json.loads(grade.report_path(out, name).read_text())
         assert report["events"] == ["a symbolic link: refused, not followed"], report
@@ -511,7 +517,7 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
     command = [sys.executable, "-c", toy, str(root), "--out", str(out),
                "--workers", "1", "--timeout-cell", "90", "--timeout-notebook", "90",
                "--masters", str(FIXTURES / "masters")]
-    first = grade.report_path(out, "a.ipynb")
+    first = out / "reports" / "a.ipynb.json"
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
@@ -537,3 +543,21 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
     with open(out / "grades.csv") as f:
         rows = {row["submission"]: row["total"] for row in csv.DictReader(f)}
     assert rows == {"a.ipynb": "6", "b.md": "0", "c.md": "0"}
+
+
+def test_a_failure_of_the_grader_costs_one_submission_not_the_batch(monkeypatch, tmp_path):
+    for name in ("a", "b"):
+        shutil.copy(FIXTURES / "submissions" / "misnamed.md", tmp_path / f"{name}.md")
+    real = grade.Grader.grade_one
+
+    def fails_on_a(self, path, submission):
+        if submission == "a.md":
+            raise RuntimeError("a bug of the grader's")
+        return real(self, path, submission)
+
+    monkeypatch.setattr(grade.Grader, "grade_one", fails_on_a)
+    reports = {r["submission"]: r for r in grade.Grader(TOY, FIXTURES / "masters",
+                                                        LIMITS).grade([tmp_path])}
+    assert (reports["a.md"]["status"], reports["a.md"]["total"]) == ("error", 0)
+    assert reports["a.md"]["events"] == ["grader error: RuntimeError: a bug of the grader's"]
+    assert reports["b.md"]["total"] == 5, reports["b.md"]
