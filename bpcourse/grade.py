@@ -23,7 +23,9 @@ from a regular file with a single link holding a ``.npy`` of a numeric dtype who
 before anything is allocated, declares at most ``RESULT_CAP`` bytes (64 MB, counted as float64)
 for all the values of a call; a value that would broadcast past that against the reference is not
 compared. Anything else scores the task 0 with the reason, and a failure of the grader itself
-scores the submission 0 with the reason: the batch goes on. Measured: a submission returning
+scores the submission 0 with the reason: the batch goes on. A message from the kernel over 32 MB
+(``kernel.MESSAGE_BYTES_CAP``) is dropped unread with the connection, so that submission goes
+mute and times out. Measured: a submission returning
 results at the cap costs the grader 4.2 x the cap (270 MB) at its peak, under the 5 x a test holds
 it to (per worker).
 

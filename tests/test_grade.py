@@ -561,3 +561,30 @@ def test_a_failure_of_the_grader_costs_one_submission_not_the_batch(monkeypatch,
     assert (reports["a.md"]["status"], reports["a.md"]["total"]) == ("error", 0)
     assert reports["a.md"]["events"] == ["grader error: RuntimeError: a bug of the grader's"]
     assert reports["b.md"]["total"] == 5, reports["b.md"]
+
+
+FLOOD = """\
+# Toy exercises
+
+```{code-cell} ipython3
+print("x" * 200_000_000)  # one message of 200 MB
+```
+"""
+
+
+def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
+    """The kernel's connection is dropped: the submission goes mute and times out, and the
+    grader's peak stays far below the 200 MB message (it held ~3 copies of it before)."""
+    import tracemalloc
+
+    (tmp_path / "flood.md").write_text(FLOOD)
+    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=20,
+                                                                  memory_mb=1500))
+    tracemalloc.start()
+    try:
+        (report,) = grader.grade([tmp_path / "flood.md"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (report["status"], report["total"]) == ("timeout", 0), report
+    assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
