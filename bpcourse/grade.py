@@ -16,7 +16,7 @@ under bubblewrap. Cells tagged ``check`` are skipped: the tasks of a notebook ar
 ``check("task", f)`` calls of its master (matched by file name, else by first heading). For each
 task the grader draws inputs from a secret seed (plus hidden cases from ``--cases``, a Python file
 defining ``CASES = {"task": [args, ...]}``), saves them as ``.npy`` files, has the kernel call the
-learner's function and ``np.save`` what it returns, loads that with ``allow_pickle=False`` and
+learner's function and ``np.save`` what it returns, reads that (``read_npy``, no pickles) and
 compares it with the reference in its own process. Nothing from the kernel is unpickled or
 believed, so patching numpy or ``check`` in the notebook changes nothing. A result is read only
 from a regular file with a single link holding a ``.npy`` of a numeric dtype whose header, checked
@@ -25,9 +25,8 @@ for all the values of a call; a value that would broadcast past that against the
 compared. Anything else scores the task 0 with the reason, and a failure of the grader itself
 scores the submission 0 with the reason: the batch goes on. A message from the kernel over 32 MB
 (``kernel.MESSAGE_BYTES_CAP``) is dropped unread with the connection, so that submission goes
-mute and times out. Measured: a submission returning
-results at the cap costs the grader 4.2 x the cap (270 MB) at its peak, under the 5 x a test holds
-it to (per worker).
+mute and times out. Measured: a submission returning results at the cap costs the grader
+4.2 x the cap (270 MB) at its peak, under the 5 x a test holds it to (per worker).
 
 **Names and reports.** A submission is named by its path below the folder holding all the
 submissions given (``alice/hw1/02_loss.md``); its report is ``OUT/reports/<name>.json``, written

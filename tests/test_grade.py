@@ -588,3 +588,13 @@ def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
         tracemalloc.stop()
     assert (report["status"], report["total"]) == ("timeout", 0), report
     assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
+
+
+def test_a_result_that_would_broadcast_past_the_cap_is_not_compared():
+    import numpy as np
+
+    column = np.zeros((grade.RESULT_CAP // 16, 1))  # half the cap; against a row of 10, 5 x
+    assert grade.comparable(np.zeros(10), column) == f"shape {column.shape}; expected (10,)"
+    assert grade.comparable((np.zeros(3), np.zeros(10)), (np.zeros(3), column)) is not None
+    assert grade.comparable(np.zeros((10, 1)), np.zeros((10, 1))) is None
+    assert grade.comparable(np.zeros(10), np.zeros(7)) is None  # no broadcast: compare says why
