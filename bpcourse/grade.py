@@ -3,6 +3,7 @@ r"""Release student versions of the exercise notebooks, and grade what learners 
     python -m bpcourse.grade release exercises/ --out student/ [--ipynb]
     python -m bpcourse.grade SUBMISSIONS... --out grades/ [--seed SECRET] [--cases hidden.py]
         [--workers 2] [--timeout-cell 30] [--timeout-notebook 300] [--memory-mb 1024] [--sandbox]
+        [--resume]
     python -m bpcourse.grade --self exercises/
 
 **Release.** Every block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's
@@ -15,14 +16,31 @@ under bubblewrap. Cells tagged ``check`` are skipped: the tasks of a notebook ar
 ``check("task", f)`` calls of its master (matched by file name, else by first heading). For each
 task the grader draws inputs from a secret seed (plus hidden cases from ``--cases``, a Python file
 defining ``CASES = {"task": [args, ...]}``), saves them as ``.npy`` files, has the kernel call the
-learner's function and ``np.save`` what it returns, loads that with ``allow_pickle=False`` and
+learner's function and ``np.save`` what it returns, reads that (``read_npy``, no pickles) and
 compares it with the reference in its own process. Nothing from the kernel is unpickled or
-believed, so patching numpy or ``check`` in the notebook changes nothing.
+believed, so patching numpy or ``check`` in the notebook changes nothing. A result is read only
+from a regular file with a single link holding a ``.npy`` of a numeric dtype whose header, checked
+before anything is allocated, declares at most ``RESULT_CAP`` bytes (64 MB, counted as float64)
+for all the values of a call; a value that would broadcast past that against the reference is not
+compared. Anything else scores the task 0 with the reason, and a failure of the grader itself
+scores the submission 0 with the reason: the batch goes on. A message from the kernel over 32 MB
+(``kernel.MESSAGE_BYTES_CAP``) is dropped unread with the connection, so that submission goes
+mute and times out. Measured: a submission returning results at the cap costs the grader
+4.2 x the cap (270 MB) at its peak, under the 5 x a test holds it to (per worker).
+
+**Names and reports.** A submission is named by its path below the folder holding all the
+submissions given (``alice/hw1/02_loss.md``); its report is ``OUT/reports/<name>.json``, written
+as soon as it is graded, and ``OUT/grades.csv`` is rewritten then (cells a spreadsheet would read
+as a formula start with ``'``). Symbolic links below the submissions are refused with a reason,
+never followed. A run never writes over reports: if ``OUT`` holds some, it stops, unless
+``--resume`` is given, which grades only the submissions without a report (after a grader was
+stopped midway, say) and makes the table of all of them.
 """
 import argparse
 import csv
 import hashlib
 import json
+import math
 import os
 import re
 import runpy
@@ -30,13 +48,15 @@ import secrets
 import shutil
 import stat
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
 import numpy as np
+from numpy.lib import format as npformat
 
 from .kernel import KILLED, MESSAGE_CAP, Kernel, sandbox_command
 
@@ -47,7 +67,8 @@ STATUSES = ("ok", "error", "memory", "timeout", "kernel died")  # from best to w
 STOPS = {"dead": "kernel died", "killed": KILLED,
          "late": "timeout: notebook time limit"}  # why no further task can run
 RANDOM_CASES = 3
-RESULT_CAP = 64 << 20  # bytes: a larger result file is refused, not loaded
+RESULT_CAP = 64 << 20  # bytes of float64 a call may return in all: more is refused, unread
+MAX_VALUES = 16  # values in a returned tuple
 
 # Runs in the learner's kernel: load the arguments, call the function, save what it returns.
 CALL = """def _bplib_grade_call(name, folder):
@@ -114,6 +135,47 @@ def notebook_files(paths, suffixes=(".md", ".ipynb")):
         for f in sorted(files, key=lambda f: f.stat().st_mtime):
             found[f.with_suffix("")] = f
     return sorted(found.values())
+
+
+def submissions(paths, suffixes=(".md", ".ipynb")):
+    """{name: path} of the notebooks in ``paths`` (folders searched recursively), a name being
+    the path below the folder that holds them all ("alice/hw1/02_loss.md"), so two learners'
+    files never share one. Symbolic links below ``paths`` are listed, never followed: the
+    grader refuses them. Of ``x.md`` and ``x.ipynb`` side by side, the one saved last."""
+    paths = [Path(os.path.abspath(p)) for p in paths]
+    root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in paths]))
+    found = {}
+    for path in paths:
+        if not path.is_dir():
+            found[path.with_suffix("")] = path
+            continue
+        for folder, dirs, files in os.walk(path):  # does not enter linked folders
+            if ".ipynb_checkpoints" in Path(folder).parts:
+                continue
+            links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            files = [Path(folder, f) for f in files + links]
+            files = [f for f in files if f.suffix in suffixes or f.name in links]
+
+            def saved(f):
+                return f.lstat().st_mtime
+            for f in sorted(files, key=saved):
+                found[f.with_suffix("") if f.suffix in suffixes else f] = f
+    return {f.relative_to(root).as_posix(): f for f in sorted(found.values())}
+
+
+NOTEBOOK_CAP = 16 << 20  # bytes: a larger notebook is refused
+
+
+def read_notebook(path):
+    """The notebook at ``path``, read once without following a symbolic link: (text, nb)."""
+    with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        data = f.read(NOTEBOOK_CAP + 1)
+    if len(data) > NOTEBOOK_CAP:
+        raise ValueError(f"over {NOTEBOOK_CAP >> 20} MB")
+    text = data.decode("utf-8")
+    return text, jupytext.reads(text, fmt=path.suffix[1:])
 
 
 def tagged(cell, tag):
@@ -186,28 +248,83 @@ def call(kernel, function, args, timeout):
                 np.save(f, np.asarray(arg), allow_pickle=False)
         state, message = kernel.run(f"{CALL}_bplib_grade_call({function!r}, {str(folder)!r})",
                                     timeout)
-        return state, message, (_load_result(fd) if state == "ok" else None)
-    except (OSError, ValueError) as err:  # a result file that is no plain .npy, or tampering
-        return "error", f"{function}: unusable result ({err})", None
+        return state, message, (load_result(fd) if state == "ok" else None)
+    except Exception as err:  # whatever the kernel left: the task fails, the grader goes on
+        return "error", f"{function}: unusable result ({type(err).__name__}: {err})", None
     finally:
         if fd is not None:
             os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)  # the hidden cases leave nothing behind
 
 
-def _load_result(fd):
-    def load(name):
-        with open(os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd), "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > RESULT_CAP:
-                raise ValueError(f"{name} is not a file under {RESULT_CAP >> 20} MB")
-            array = np.load(f, allow_pickle=False)
-        return array.item() if array.ndim == 0 else array
+def load_result(fd):
+    """What the kernel saved in the folder ``fd``: ``out.npy``, else ``out0.npy``, ``out1.npy``,
+    ... (a tuple), all together at most ``RESULT_CAP`` bytes counted as float64."""
+    budget = [RESULT_CAP]
+    if _exists(fd, "out.npy"):
+        return read_npy(fd, "out.npy", budget)
+    values = []
+    while _exists(fd, f"out{len(values)}.npy"):
+        if len(values) == MAX_VALUES:
+            raise ValueError(f"more than {MAX_VALUES} values returned")
+        values.append(read_npy(fd, f"out{len(values)}.npy", budget))
+    return tuple(values)
 
-    names = os.listdir(fd)
-    if "out.npy" in names:
-        return load("out.npy")
-    return tuple(load(f"out{i}.npy") for i in range(sum(n.startswith("out") for n in names)))
+
+def _exists(fd, name):
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def read_npy(fd, name, budget):
+    """The array in the file ``name`` of the folder ``fd``, a number if 0-d. Refused (ValueError)
+    unless it is a regular file with one link holding a .npy of a numeric dtype whose data, as
+    float64, fits in ``budget[0]`` bytes (then reduced by it): the header is checked before
+    anything is allocated, and the data must fill the file exactly."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # a FIFO must not block the grader
+    with open(os.open(name, flags, dir_fd=fd), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise ValueError(f"{name} is not a regular file with a single link")
+        version = npformat.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{name}: .npy format version {version}; expected 1.0 or 2.0")
+        read_header = (npformat.read_array_header_1_0 if version == (1, 0)
+                       else npformat.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f, max_header_size=1024)
+        if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise ValueError(f"{name} has dtype {dtype}; expected a numeric dtype")
+        count = math.prod(shape)
+        if count * max(dtype.itemsize, 8) > budget[0]:
+            raise ValueError(f"{name} has shape {shape}: over the cap of {RESULT_CAP >> 20} MB")
+        if info.st_size != f.tell() + count * dtype.itemsize:
+            raise ValueError(f"{name} holds {info.st_size} bytes; its header says "
+                             f"{f.tell() + count * dtype.itemsize}")
+        budget[0] -= count * max(dtype.itemsize, 8)
+        array = np.empty(count, dtype)
+        if f.readinto(array) != array.nbytes:
+            raise ValueError(f"{name} changed while it was read")
+    array = array.reshape(shape, order="F" if fortran else "C")
+    return array.item() if array.ndim == 0 else array
+
+
+def comparable(expected, got):
+    """Why ``got`` cannot be given to a task's comparison, or None: a value that would
+    broadcast against its expected (or the transpose) past ``RESULT_CAP`` bytes of float64."""
+    pairs = zip(expected, got) if isinstance(expected, tuple) and isinstance(got, tuple) else \
+        [(expected, got)]
+    for want, have in pairs:
+        for shape in (np.shape(want), np.shape(want)[::-1]):
+            try:
+                size = math.prod(np.broadcast_shapes(shape, np.shape(have)))
+            except ValueError:  # not broadcastable: nothing is expanded
+                continue
+            if size * 8 > RESULT_CAP:
+                return f"shape {np.shape(have)}; expected {np.shape(want)}"
+    return None
 
 
 def status_of(state, message):
@@ -231,9 +348,13 @@ def grade_task(kernel, task, cases, timeout):
             return outcome(task, False, STOPS["late"]), "late"
         state, message, got = call(kernel, task.function, args, timeout())
         passed, cause = False, None
+        expected = task.expected(*args)
+        refused = comparable(expected, got) if state == "ok" else None
+        if refused:
+            state, message = "error", f"{task.function}: unusable result ({refused})"
         if state == "ok":
             try:
-                result = task.compare(args, task.expected(*args), got)
+                result = task.compare(args, expected, got)
                 passed, message, cause = bool(result.passed), str(result.message), result.cause
             except Exception as err:  # e.g. a result the comparison cannot handle
                 message = f"could not compare the result: {err}"
@@ -294,12 +415,14 @@ class Grader:
                 return STOPS[state]
         return None
 
+    def empty_report(self, path, submission):
+        return {"submission": submission, "file": str(path), "master": None, "status": "ok",
+                "total": 0, "max": 0, "elapsed": 0.0, "tasks": {}, "events": [], "output": "",
+                "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16]}
+
     def grade_one(self, path, submission):
         """Run one notebook in a fresh kernel and grade its tasks: the report, a dict."""
-        start = time.monotonic()
-        report = {"submission": submission, "file": str(path), "master": None, "status": "ok",
-                  "total": 0, "max": 0, "elapsed": 0.0, "tasks": {}, "events": [], "output": "",
-                  "seed_sha256": hashlib.sha256(self.seed.encode()).hexdigest()[:16]}
+        start, report = time.monotonic(), self.empty_report(path, submission)
 
         def event(status, text):
             report["events"].append(text[:MESSAGE_CAP])
@@ -308,8 +431,11 @@ class Grader:
         def timeout():
             return max(min(self.limits.cell, start + self.limits.notebook - time.monotonic()), 0)
 
+        if path.is_symlink():
+            event("error", "a symbolic link: refused, not followed")
+            return report
         try:
-            nb = jupytext.read(path)
+            text, nb = read_notebook(path)
             report["master"], names = self.tasks_for(path, nb)
         except Exception as err:  # not a notebook jupytext can read
             event("error", f"cannot read the notebook: {err}")
@@ -318,7 +444,7 @@ class Grader:
             event("error", "no master notebook matches its name or heading: graded on its checks")
         kernel = Kernel(self.limits.memory_mb, self.limits.sandbox)
         try:
-            shutil.copy(path, kernel.folder)
+            (kernel.folder / path.name).write_text(text)
             stop = self.run_cells(kernel, nb, event, timeout)
             for name in names:
                 task = self.tasks[name]
@@ -339,33 +465,89 @@ class Grader:
         report["elapsed"] = round(time.monotonic() - start, 2)
         return report
 
-    def grade(self, paths, workers=1):
-        """Grade every notebook in ``paths`` (files or folders), ``workers`` kernels at a time;
-        yields the reports in order. A report is named after the notebook, "alice__01_loss" when
-        the notebooks come from several folders."""
-        files = notebook_files(paths)
-        mixed = len({f.parent for f in files}) > 1  # a folder per learner, say: name them
-        names = [f"{f.parent.name}__{f.stem}" if mixed else f.stem for f in files]
+    def grade_safely(self, path, submission):
+        """``grade_one``, and a report of the failure should the grader itself fail."""
+        try:
+            return self.grade_one(path, submission)
+        except Exception as err:
+            text = f"grader error: {type(err).__name__}: {err}"[:MESSAGE_CAP]
+            return {**self.empty_report(path, submission), "status": "error", "events": [text]}
+
+    def grade(self, paths, workers=1, skip=()):
+        """Grade every notebook in ``paths`` (files or folders; see ``submissions`` for their
+        names) but those named in ``skip``, ``workers`` kernels at a time; yields each report as
+        its submission ends."""
+        todo = {name: path for name, path in submissions(paths).items() if name not in skip}
         pool = ThreadPoolExecutor(max(workers, 1))
         try:
-            yield from pool.map(self.grade_one, files, names)
+            futures = [pool.submit(self.grade_safely, path, name) for name, path in todo.items()]
+            for future in as_completed(futures):
+                yield future.result()
         finally:  # on Ctrl-C, the notebooks not started yet are not started
             pool.shutdown(cancel_futures=True)
+
+
+def report_path(out, submission):
+    return out / "reports" / f"{submission}.json"
+
+
+def save_report(report, out):
+    """Write one submission's JSON report in ``out/reports``, atomically and never over an
+    existing one (FileExistsError). Where its name cannot be a path there (too long, or a
+    folder "x.md.json" beside "x.md"), the report is named by the name's hash."""
+    path, text = report_path(out, report["submission"]), json.dumps(report, indent=1) + "\n"
+    try:
+        _write_new(path, text)
+    except OSError as err:
+        if isinstance(err, FileExistsError) and path.is_file():
+            raise
+        digest = hashlib.sha256(report["submission"].encode()).hexdigest()[:32]
+        _write_new(out / "reports" / f"{digest}.json", text)
+
+
+def _write_new(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".report-")
+    try:
+        with open(fd, "w") as f:
+            f.write(text)
+        os.link(temporary, path)  # fails if the report exists
+    finally:
+        os.unlink(temporary)
+
+
+def saved_reports(out):
+    """{submission: report} of the reports in ``out/reports``."""
+    reports = [json.loads(path.read_text()) for path in sorted(out.glob("reports/**/*.json"))]
+    return {report["submission"]: report for report in reports}
+
+
+def cell(value):
+    """A CSV cell no spreadsheet reads as a formula."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") \
+        else value
+
+
+def write_table(reports, out):
+    """``out/grades.csv``: a row per submission, a column per task, total, max, status."""
+    reports = sorted(reports, key=lambda r: r["submission"])
+    tasks = list(dict.fromkeys(name for report in reports for name in report["tasks"]))
+    fd, temporary = tempfile.mkstemp(dir=out, prefix=".grades-")
+    with open(fd, "w", newline="") as f:
+        table = csv.writer(f)
+        table.writerow(["submission", *tasks, "total", "max", "status"])
+        for r in reports:
+            points = [r["tasks"][name]["points"] if name in r["tasks"] else "" for name in tasks]
+            table.writerow(map(cell, [r["submission"], *points, r["total"], r["max"], r["status"]]))
+    os.replace(temporary, out / "grades.csv")
 
 
 def write_reports(reports, out):
     """A JSON report per submission and one table, ``grades.csv``."""
     out.mkdir(parents=True, exist_ok=True)
     for report in reports:
-        text = json.dumps(report, indent=1, ensure_ascii=False)
-        (out / f"{report['submission']}.json").write_text(text + "\n")
-    tasks = list(dict.fromkeys(name for report in reports for name in report["tasks"]))
-    with open(out / "grades.csv", "w", newline="") as f:
-        table = csv.writer(f)
-        table.writerow(["submission", *tasks, "total", "max", "status"])
-        for r in reports:
-            points = [r["tasks"][name]["points"] if name in r["tasks"] else "" for name in tasks]
-            table.writerow([r["submission"], *points, r["total"], r["max"], r["status"]])
+        save_report(report, out)
+    write_table(reports, out)
 
 
 def summary(report, details=False):
@@ -396,6 +578,8 @@ def main(argv=None, tasks=None):
     parser.add_argument("--timeout-notebook", type=float, default=Limits.notebook)
     parser.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     parser.add_argument("--sandbox", action="store_true", help="run kernels under bubblewrap")
+    parser.add_argument("--resume", action="store_true",
+                        help="grade only the submissions without a report in --out")
     args = parser.parse_args(argv)
     if args.out is None and not args.self_check:
         parser.error("--out is required (or --self, to only print the results)")
@@ -408,13 +592,17 @@ def main(argv=None, tasks=None):
         from bpcourse.check import TASKS as tasks
     hidden = runpy.run_path(str(args.cases))["CASES"] if args.cases else None
     limits = Limits(args.timeout_cell, args.timeout_notebook, args.memory_mb, args.sandbox)
-    reports = []
-    for report in Grader(tasks, args.masters, limits, args.seed, hidden).grade(args.paths,
-                                                                              args.workers):
+    reports = saved_reports(args.out) if args.out else {}
+    if reports and not args.resume:
+        parser.error(f"{args.out} holds the reports of an earlier run: add --resume to grade "
+                     "only the submissions without a report, or choose another --out")
+    grader = Grader(tasks, args.masters, limits, args.seed, hidden)
+    for report in grader.grade(args.paths, args.workers, skip=reports):
         print(summary(report, details=args.self_check), flush=True)
-        reports.append(report)
-    if args.out:
-        write_reports(reports, args.out)
+        if args.out:  # as each submission ends: a batch stopped midway keeps what it did
+            save_report(report, args.out)
+            reports[report["submission"]] = report
+            write_table(reports.values(), args.out)
     return 0
 
 

@@ -23,11 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from traitlets import HasTraits, List, Unicode, default
 
 OUTPUT_CAP = 10_000  # characters of printed output kept per kernel
 MESSAGE_CAP = 300  # characters kept of an error message
+MESSAGE_BYTES_CAP = 32 << 20  # bytes of one message from the kernel: a larger one is dropped
 GRACE = 1.0  # seconds an interrupted cell gets to stop before the kernel is killed
 MARKER = "BPLIB_GRADE_KERNEL"  # in the kernel's environment, inherited by all it starts
 KILLED = "timeout: it ignored the interrupt, kernel killed"
@@ -113,7 +115,11 @@ class Kernel:
                                   stderr=subprocess.DEVNULL,
                                   extra_arguments=["--HistoryManager.enabled=False"])
         self.process = self.manager.provisioner.process
-        self.client = self.manager.client()
+        # A context of its own, whose sockets drop the connection to a kernel that sends a
+        # message over MESSAGE_BYTES_CAP: the grader never holds one in memory.
+        self.context = zmq.Context()
+        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_BYTES_CAP)
+        self.client = self.manager.client(context=self.context)
         self.client.start_channels()
         self.output, self.dropped = "", 0
 
@@ -178,6 +184,7 @@ class Kernel:
     def close(self):
         self.client.stop_channels()
         self.kill()
+        self.context.destroy(linger=0)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

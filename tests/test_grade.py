@@ -54,8 +54,11 @@ EXPECTED = {
                {"toy_relu": "expected [0."}),
     "misnamed": ({**FULL, "toy_relu": 0}, "ok", {"toy_relu": "function relu not defined"}),
     "plants_links": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
-                     {"toy_relu": "unusable result", "toy_affine": "is not a file",
+                     {"toy_relu": "unusable result", "toy_affine": "is not a regular file",
                       "toy_pair": "FileExistsError"}),
+    "hostile_results": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
+                        {"toy_relu": "over the cap", "toy_affine": "single link",
+                         "toy_pair": "expected a numeric dtype"}),
     "sneaky": ({**FULL, "toy_relu": 0, "toy_affine": 2}, "ok",
                {"toy_relu": "failed hidden case 1", "toy_affine": "and 1 hidden"}),
 }
@@ -74,7 +77,7 @@ def batch(tmp_path_factory):
         tempfile.tempdir = saved
     out = tmp_path_factory.mktemp("grades")
     grade.write_reports(reports, out)
-    return {r["submission"]: r for r in reports}, root, out
+    return {Path(r["submission"]).stem: r for r in reports}, root, out
 
 
 def test_every_fixture_is_graded(batch):
@@ -106,7 +109,8 @@ def test_megabytes_of_output_are_cut_and_still_graded(batch):
 def test_hidden_cases_and_seed_stay_out_of_reports_and_kernel_folders(batch):
     reports, root, out = batch
     assert list(root.iterdir()) == []  # every kernel's folder, with the stolen inputs, is gone
-    text = "".join(path.read_text() for path in out.glob("*.json"))
+    text = "".join(path.read_text() for path in out.glob("reports/*.json"))
+    assert text.count("seed_sha256") == len(EXPECTED)
     assert "271.8" not in text and "s3cret" not in text
     assert reports["sneaky"]["tasks"]["toy_relu"]["cause"] is None
     assert reports["correct"]["seed_sha256"] == hashlib.sha256(b"s3cret").hexdigest()[:16]
@@ -117,10 +121,10 @@ def test_reports_and_table(batch):
     with open(out / "grades.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["submission", "toy_relu", "toy_affine", "toy_pair", "total", "max", "status"]
-    table = {row[0]: row[1:] for row in rows[1:]}
+    table = {Path(row[0]).stem: row[1:] for row in rows[1:]}
     assert table["exits"] == ["1", "0", "0", "1", "6", "kernel died"]
     assert table["correct"] == ["1", "2", "3", "6", "6", "ok"]
-    saved = json.loads((out / "hangs.json").read_text())
+    saved = json.loads((out / "reports" / "hangs.md.json").read_text())
     assert saved["tasks"]["toy_affine"] == reports["hangs"]["tasks"]["toy_affine"]
     assert set(saved["tasks"]["toy_relu"]) == {"points", "max", "passed", "message", "cause"}
 
@@ -217,13 +221,13 @@ def test_instructor_flow_end_to_end(released, tmp_path):
     assert list(rows[0]) == ["submission", *tasks, "total", "max", "status"]
     assert len(rows) == 2 * len(list(grade.EXERCISES.glob("*.md")))
     for row in rows:
-        kind = row["submission"].split("__")[0]
+        kind = row["submission"].split("/")[0]
         earned = int(row["total"])
         assert (earned == int(row["max"]) > 0) if kind == "reference" else earned == 0, row
         assert row["status"] == "ok", row
-    report = json.loads((out / "reference__02_loss.json").read_text())
+    report = json.loads((out / "reports" / "reference" / "02_loss.md.json").read_text())
     assert report["tasks"]["softmax"]["message"] == "passed 3 cases and 1 hidden"
-    wrong = json.loads((out / "wrong__02_loss.json").read_text())
+    wrong = json.loads((out / "reports" / "wrong" / "02_loss.md.json").read_text())
     assert "returned NoneType" in wrong["tasks"]["softmax"]["message"]
 
 
@@ -312,7 +316,7 @@ def test_self_check_prints_a_table_and_writes_nothing(tmp_path, capsys, monkeypa
                        str(FIXTURES / "masters"), "--timeout-cell", "5"], tasks=TOY)
     printed = capsys.readouterr().out
     assert code == 0 and list(tmp_path.iterdir()) == []
-    assert "misnamed: 5/6 points, ok" in printed
+    assert "misnamed.md: 5/6 points, ok" in printed
     assert "❌ toy_relu: NameError: function relu not defined" in printed
     assert "✅ toy_pair: passed 3 cases" in printed
 
@@ -369,7 +373,7 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
             limits = grade.Limits(cell=2, notebook=30, memory_mb=600, sandbox=sandbox)
             grader = grade.Grader(TOY, FIXTURES / "masters", limits)
             batch = grader.grade(paths if sandbox else paths[:1], workers=2)
-            graded[sandbox] = {r["submission"]: r for r in batch}
+            graded[sandbox] = {Path(r["submission"]).stem: r for r in batch}
     assert graded[False]["probes"]["total"] == 0
     assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
     swallowed = graded[True]["swallows_signal"]
@@ -393,3 +397,204 @@ def _cmdline(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+BIG = """\
+# Big results
+
+```{code-cell} ipython3
+import numpy as np
+
+
+def big(n):
+    return np.zeros(n)
+
+
+def too_big(n):
+    return np.zeros(n + 1)
+
+
+def many(n):
+    return (np.zeros(n // 2), np.zeros(n // 2), np.zeros(1))
+```
+
+```{code-cell} ipython3
+:tags: [check]
+
+check("toy_big", big)
+check("toy_too_big", too_big)
+check("toy_many", many)
+```
+"""
+
+
+def test_grader_memory_stays_bounded_at_the_result_cap(tmp_path):
+    """Results of exactly the cap are read and compared; one element more, alone or spread over
+    a tuple, is refused unread; the grader's own peak stays under 5 x the cap."""
+    import tracemalloc
+
+    import numpy as np
+
+    task = runpy.run_path(str(FIXTURES / "tasks.py"))["Task"]
+    n = grade.RESULT_CAP // 8
+    tasks = {"toy_big": task("toy_big", "big", lambda rng: (n,), np.zeros),
+             "toy_too_big": task("toy_too_big", "too_big", lambda rng: (n,),
+                                 lambda n: np.zeros(n + 1)),
+             "toy_many": task("toy_many", "many", lambda rng: (n,),
+                              lambda n: (np.zeros(n // 2), np.zeros(n // 2), np.zeros(1)))}
+    (tmp_path / "big.md").write_text(BIG)
+    (tmp_path / "masters").mkdir()
+    grader = grade.Grader(tasks, tmp_path / "masters", grade.Limits(cell=20, notebook=60,
+                                                                    memory_mb=1200))
+    tracemalloc.start()
+    try:
+        (report,) = grader.grade([tmp_path / "big.md"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    points = {name: r["points"] for name, r in report["tasks"].items()}
+    assert points == {"toy_big": 1, "toy_too_big": 0, "toy_many": 0}, report
+    assert "over the cap" in report["tasks"]["toy_too_big"]["message"], report
+    assert "over the cap" in report["tasks"]["toy_many"]["message"], report
+    assert peak < 5 * grade.RESULT_CAP, peak / grade.RESULT_CAP
+
+
+def test_names_are_paths_links_are_refused_and_cells_are_no_formulas(tmp_path):
+    """Two learners' files of one name are two submissions; links (to a full-marks notebook,
+    to nowhere, to a folder) are refused, not followed; a name that is a formula is quoted; a
+    second run into the same --out refuses to write over the first's reports."""
+    root, out = tmp_path / "submissions", tmp_path / "grades"
+    for learner, fixture in [("alice", "misnamed.md"), ("bob", "cheats.md")]:
+        (root / learner / "hw1").mkdir(parents=True)
+        shutil.copy(FIXTURES / "submissions" / fixture, root / learner / "hw1" / "toy.md")
+    (root / "carol").mkdir()
+    (root / "carol" / "toy.ipynb").symlink_to(FIXTURES / "submissions" / "correct.ipynb")
+    (root / "dave.md").symlink_to(tmp_path / "nowhere.md")
+    (root / "eve").symlink_to(FIXTURES / "submissions", target_is_directory=True)
+    shutil.copy(FIXTURES / "submissions" / "misnamed.md", root / "=HYPERLINK(1).md")
+    long = "x" * 250 + ".md"  # its report's name, long.json, is too long for a file name
+    (root / "frank.md.json").mkdir()  # frank.md's report's name, as a folder
+    for path in (root / long, root / "frank.md", root / "frank.md.json" / "toy.md"):
+        shutil.copy(FIXTURES / "submissions" / "misnamed.md", path)
+    command = [str(root), "--out", str(out), "--masters", str(FIXTURES / "masters"),
+               "--workers", "2", "--timeout-cell", "5"]
+    assert grade.main(command, tasks=TOY) == 0
+    with open(out / "grades.csv") as f:
+        table = {row["submission"]: row for row in csv.DictReader(f)}
+    totals = {name: (row["total"], row["status"]) for name, row in table.items()}
+    assert totals == {"'=HYPERLINK(1).md": ("5", "ok"), "alice/hw1/toy.md": ("5", "ok"),
+                      "bob/hw1/toy.md": ("0", "ok"), "carol/toy.ipynb": ("0", "error"),
+                      "dave.md": ("0", "error"), "eve": ("0", "error"), long: ("5", "ok"),
+                      "frank.md": ("5", "ok"), "frank.md.json/toy.md": ("5", "ok")}
+    assert len(list(out.glob("reports/**/*.json"))) == len(totals)
+    for name in ("carol/toy.ipynb", "dave.md", "eve"):
+        report = json.loads(grade.report_path(out, name).read_text())
+        assert report["events"] == ["a symbolic link: refused, not followed"], report
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    with pytest.raises(SystemExit):
+        grade.main(command, tasks=TOY)
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
+SLOW = """\
+# Toy exercises
+
+```{code-cell} ipython3
+import time
+time.sleep(60)
+```
+"""
+
+
+def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
+    root, out = tmp_path / "submissions", tmp_path / "grades"
+    root.mkdir()
+    shutil.copy(FIXTURES / "submissions" / "correct.ipynb", root / "a.ipynb")
+    (root / "b.md").write_text(SLOW)
+    (root / "c.md").write_text(SLOW)
+    toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
+           f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    command = [sys.executable, "-c", toy, str(root), "--out", str(out),
+               "--workers", "1", "--timeout-cell", "90", "--timeout-notebook", "90",
+               "--masters", str(FIXTURES / "masters")]
+    first = out / "reports" / "a.ipynb.json"
+    run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 60
+        while not first.exists() and time.monotonic() < end and run.poll() is None:
+            time.sleep(0.2)
+        time.sleep(1)  # into b's sleep
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, 9)
+        run.wait()
+    assert first.exists() and run.returncode == -9
+    kept = first.read_bytes()
+    assert json.loads(kept)["total"] == 6
+    with open(out / "grades.csv") as f:
+        assert [row["submission"] for row in csv.DictReader(f)] == ["a.ipynb"]
+    (root / "b.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    (root / "c.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("points") == 2 and "a.ipynb" not in again.stdout, again.stdout
+    assert first.read_bytes() == kept
+    with open(out / "grades.csv") as f:
+        rows = {row["submission"]: row["total"] for row in csv.DictReader(f)}
+    assert rows == {"a.ipynb": "6", "b.md": "0", "c.md": "0"}
+
+
+def test_a_failure_of_the_grader_costs_one_submission_not_the_batch(monkeypatch, tmp_path):
+    for name in ("a", "b"):
+        shutil.copy(FIXTURES / "submissions" / "misnamed.md", tmp_path / f"{name}.md")
+    real = grade.Grader.grade_one
+
+    def fails_on_a(self, path, submission):
+        if submission == "a.md":
+            raise RuntimeError("a bug of the grader's")
+        return real(self, path, submission)
+
+    monkeypatch.setattr(grade.Grader, "grade_one", fails_on_a)
+    reports = {r["submission"]: r for r in grade.Grader(TOY, FIXTURES / "masters",
+                                                        LIMITS).grade([tmp_path])}
+    assert (reports["a.md"]["status"], reports["a.md"]["total"]) == ("error", 0)
+    assert reports["a.md"]["events"] == ["grader error: RuntimeError: a bug of the grader's"]
+    assert reports["b.md"]["total"] == 5, reports["b.md"]
+
+
+FLOOD = """\
+# Toy exercises
+
+```{code-cell} ipython3
+print("x" * 200_000_000)  # one message of 200 MB
+```
+"""
+
+
+def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
+    """The kernel's connection is dropped: the submission goes mute and times out, and the
+    grader's peak stays far below the 200 MB message (it held ~3 copies of it before)."""
+    import tracemalloc
+
+    (tmp_path / "flood.md").write_text(FLOOD)
+    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=20,
+                                                                  memory_mb=1500))
+    tracemalloc.start()
+    try:
+        (report,) = grader.grade([tmp_path / "flood.md"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (report["status"], report["total"]) == ("timeout", 0), report
+    assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
+
+
+def test_a_result_that_would_broadcast_past_the_cap_is_not_compared():
+    import numpy as np
+
+    column = np.zeros((grade.RESULT_CAP // 16, 1))  # half the cap; against a row of 10, 5 x
+    assert grade.comparable(np.zeros(10), column) == f"shape {column.shape}; expected (10,)"
+    assert grade.comparable((np.zeros(3), np.zeros(10)), (np.zeros(3), column)) is not None
+    assert grade.comparable(np.zeros((10, 1)), np.zeros((10, 1))) is None
+    assert grade.comparable(np.zeros(10), np.zeros(7)) is None  # no broadcast: compare says why
