@@ -4,8 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from book import ROOT, build_book
+from book import ROOT, build_book, glued
 
 # tools/ holds the book's local Sphinx extension, which the tests load too.
 sys.path.insert(0, str(ROOT / "tools"))
@@ -41,3 +40,15 @@ def pytest_configure(config):
 def pytest_report_header(config):
     return "numpy " + importlib.metadata.version("numpy") + ", matplotlib " + \
         importlib.metadata.version("matplotlib")
+
+
+def glued_values(chapter):
+    """A fixture: ``values(name)``, what the executed chapter glued under ``name``."""
+    @pytest.fixture(scope="session")
+    def values(built_book):
+        return lambda name: glued(built_book[2], chapter, name)
+    return values
+
+
+ch2, ch3, ch4, ch5, ch7, ch8 = map(glued_values, ["02_loss", "03_chain_rule", "04_backprop_matrix",
+                                                  "05_training", "07_resnet_skips", "08_beyond"])

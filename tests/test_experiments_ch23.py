@@ -9,19 +9,8 @@ import math
 
 import pytest
 
-from book import glued
-
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
-
-@pytest.fixture(scope="module")
-def ch2(built_book):
-    return lambda name: glued(built_book[2], "02_loss", name)
-
-
-@pytest.fixture(scope="module")
-def ch3(built_book):
-    return lambda name: glued(built_book[2], "03_chain_rule", name)
 
 
 # ---- chapter 2 -----------------------------------------------------------------------------

@@ -5,19 +5,8 @@ clipping, the spiral learned with mini-batches, and the learning rate that the i
 breaks."""
 import pytest
 
-from book import glued
-
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
-
-@pytest.fixture(scope="module")
-def ch4(built_book):
-    return lambda name: glued(built_book[2], "04_backprop_matrix", name)
-
-
-@pytest.fixture(scope="module")
-def ch5(built_book):
-    return lambda name: glued(built_book[2], "05_training", name)
 
 
 # ---- chapter 4 -----------------------------------------------------------------------------

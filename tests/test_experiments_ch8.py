@@ -3,14 +3,7 @@ glued: checkpointing memory and identical gradients, float16 underflow and loss 
 loss scaling in training, and the masked sequence loss."""
 import pytest
 
-from book import glued
-
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
-
-
-@pytest.fixture(scope="module")
-def ch8(built_book):
-    return lambda name: glued(built_book[2], "08_beyond", name)
 
 
 # ---- memory: gradient checkpointing ---------------------------------------------------------
