@@ -74,7 +74,7 @@ def first_figure_cell(page):
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_a_chapter_runs_its_first_cell_and_a_figure_cell(context, site, name):
+def test_a_chapter_runs_its_first_cell_a_figure_cell_and_then_every_cell(context, site, name):
     page = open_page(context, f"{site}/{name}.html")
     try:
         figure = first_figure_cell(page)
@@ -84,6 +84,14 @@ def test_a_chapter_runs_its_first_cell_and_a_figure_cell(context, site, name):
         assert first.locator(".bp-out-error").count() == 0, first.inner_text()
         assert output.locator(".bp-out-error").count() == 0, output.inner_text()
         assert output.locator("svg").count() >= 1, output.inner_html()[:500]
+        # then every other cell, hidden ones included: each runs, and errors come only from
+        # cells that show one on purpose (chapter 3's PyTorch cell has none without PyTorch)
+        page.evaluate("() => window.bpLive.runAll()")
+        cells = page.evaluate("""() => window.bpLive.cells.map((c) => ({index: c.index, ran: c.ran,
+            tags: c.tags, state: c.out ? c.out.dataset.state : null}))""")
+        assert [c["index"] for c in cells if not c["ran"]] == []
+        failed = {c["index"] for c in cells if c["state"] == "error"}
+        assert failed <= {c["index"] for c in cells if "raises-exception" in c["tags"]}, failed
         assert page.problems == [] and context.blocked == []
     finally:
         page.close()
