@@ -66,7 +66,7 @@
   // ---- the bar at the top of the page --------------------------------------------------------
   const bar = document.createElement("div");
   bar.className = "bp-live-bar";
-  const goButton = button("▶ Make this page live", "Start Python in this page (about 25 MB, "
+  const goButton = button("▶ Make this page live", "Start Python in this page (about 20 MB, "
     + "downloaded once): then every code cell runs here, and the labs compute any setting.");
   const state = document.createElement("span");
   state.className = "bp-live-state";
