@@ -250,23 +250,30 @@ def _show_open_figures():
         plt.close("all")
 
 
+def _package_path(filename):
+    """A module's file as its package shows it, bplib/validate.py: the path below the first
+    folder up that is not a package (no __init__.py)."""
+    root = os.path.dirname(filename)
+    while os.path.exists(os.path.join(root, "__init__.py")):
+        root = os.path.dirname(root)
+    return os.path.relpath(filename, root)
+
+
 def _error(err, name):
     """The error as the reader should see it: the frames of the page's cells only, then the
     exception; a frame in the library is named by its file and line, not printed whole."""
-    frames = traceback.extract_tb(err.__traceback__)
-    shown = [f for f in frames if f.filename.startswith("<cell")]
-    lines = traceback.format_list(shown)
-    inside = [f for f in frames if not f.filename.startswith("<")]
-    if inside and frames and frames[-1] is inside[-1]:
-        where = inside[-1]
-        lines.append(f'  raised in {where.filename.split("site-packages/")[-1]}, '
-                     f'line {where.lineno}\n')
+    last = traceback.format_exception_only(type(err), err)
     if isinstance(err, SyntaxError) and err.filename == name:
-        lines = traceback.format_exception_only(type(err), err)[:-1]
-    text = ("Traceback (most recent call last):\n" + "".join(lines) if lines and not
-            isinstance(err, SyntaxError) else "".join(lines))
+        text = "".join(last)  # the cell's line, a caret, the message
+    else:
+        frames = traceback.extract_tb(err.__traceback__)
+        lines = traceback.format_list([f for f in frames if f.filename.startswith("<cell")])
+        if frames and not frames[-1].filename.startswith("<"):
+            where = _package_path(frames[-1].filename)
+            lines.append(f"  raised in {where}, line {frames[-1].lineno}\n")
+        text = "Traceback (most recent call last):\n" + "".join(lines + last)
     OUTPUTS.append({"type": "error", "ename": type(err).__name__, "evalue": str(err),
-                    "traceback": text + f"{type(err).__name__}: {err}"})
+                    "traceback": text.rstrip("\n")})
 
 
 def run_cell(source, name="<cell>"):

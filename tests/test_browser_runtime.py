@@ -44,7 +44,7 @@ def test_an_error_shows_the_readers_frames_and_names_the_library_file():
     [error] = outputs
     assert error["type"] == "error" and error["ename"] == "ValueError"
     assert '<cell 1>", line 3' in error["traceback"]
-    assert "raised in bplib/" in error["traceback"] or "raised in " in error["traceback"]
+    assert "raised in bplib/validate.py, line " in error["traceback"]
     assert "X has shape (5, 2); expected (N, 3)" in error["traceback"]
     assert "site-packages" not in error["traceback"].split("raised in")[0]
 

@@ -22,6 +22,7 @@ import jupytext
 import pytest
 
 from bpcourse import grade, kernel
+from bplib.measure import peak_memory
 
 pytestmark = [pytest.mark.jupyter,
               pytest.mark.xdist_group("grade")]  # kernels: keep these on one worker
@@ -431,8 +432,6 @@ check("toy_many", many)
 def test_grader_memory_stays_bounded_at_the_result_cap(tmp_path):
     """Results of exactly the cap are read and compared; one element more, alone or spread over
     a tuple, is refused unread; the grader's own peak stays under 5 x the cap."""
-    import tracemalloc
-
     import numpy as np
 
     task = runpy.run_path(str(FIXTURES / "tasks.py"))["Task"]
@@ -446,12 +445,7 @@ def test_grader_memory_stays_bounded_at_the_result_cap(tmp_path):
     (tmp_path / "masters").mkdir()
     grader = grade.Grader(tasks, tmp_path / "masters", grade.Limits(cell=20, notebook=60,
                                                                     memory_mb=1200))
-    tracemalloc.start()
-    try:
-        (report,) = grader.grade([tmp_path / "big.md"])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (report,), peak = peak_memory(lambda: list(grader.grade([tmp_path / "big.md"])))
     points = {name: r["points"] for name, r in report["tasks"].items()}
     assert points == {"toy_big": 1, "toy_too_big": 0, "toy_many": 0}, report
     assert "over the cap" in report["tasks"]["toy_too_big"]["message"], report
@@ -575,17 +569,10 @@ print("x" * 200_000_000)  # one message of 200 MB
 def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
     """The kernel's connection is dropped: the submission goes mute and times out, and the
     grader's peak stays far below the 200 MB message (it held ~3 copies of it before)."""
-    import tracemalloc
-
     (tmp_path / "flood.md").write_text(FLOOD)
     grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=20,
                                                                   memory_mb=1500))
-    tracemalloc.start()
-    try:
-        (report,) = grader.grade([tmp_path / "flood.md"])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (report,), peak = peak_memory(lambda: list(grader.grade([tmp_path / "flood.md"])))
     assert (report["status"], report["total"]) == ("timeout", 0), report
     assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
 

@@ -3,11 +3,11 @@ in Debian's Chromium with every non-local request blocked, no console errors. Ev
 its first cell and a figure cell; an edited cell runs as edited and survives a reload; an
 exercise shows ❌ with its diagnosis for a wrong answer and ✅ for a right one; a lab computes a
 setting that was not precomputed; a page opened as a file names `make serve`."""
+import contextlib
 import re
 from urllib.parse import urlparse
 
 import pytest
-
 from book import toc_pages
 from test_browser import browser  # noqa: F401  (fixture)
 
@@ -45,14 +45,21 @@ def context(browser):  # noqa: F811
     context.close()
 
 
-def open_page(context, url):
+@contextlib.contextmanager
+def opened(context, url):
+    """The page at url; when the test is done with it, no console error, no failed response
+    and no request that left localhost."""
     page = context.new_page()
-    page.problems = []
-    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-    page.on("pageerror", lambda e: page.problems.append(str(e)))
-    page.on("response", lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
-    page.goto(url, wait_until="networkidle")
-    return page
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
+    try:
+        page.goto(url, wait_until="networkidle")
+        yield page
+        assert problems == [] and context.blocked == []
+    finally:
+        page.close()
 
 
 def run(page, cell):
@@ -75,8 +82,7 @@ def first_figure_cell(page):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_a_chapter_runs_its_first_cell_a_figure_cell_and_then_every_cell(context, site, name):
-    page = open_page(context, f"{site}/{name}.html")
-    try:
+    with opened(context, f"{site}/{name}.html") as page:
         figure = first_figure_cell(page)
         output = run(page, figure)
         first = page.locator(".cell:has(.bp-run)").nth(0).locator(".bp-output")
@@ -92,15 +98,11 @@ def test_a_chapter_runs_its_first_cell_a_figure_cell_and_then_every_cell(context
         assert [c["index"] for c in cells if not c["ran"]] == []
         failed = {c["index"] for c in cells if c["state"] == "error"}
         assert failed <= {c["index"] for c in cells if "raises-exception" in c["tags"]}, failed
-        assert page.problems == [] and context.blocked == []
-    finally:
-        page.close()
 
 
 def test_an_edited_cell_runs_as_edited_and_survives_a_reload(context, site):
     url = f"{site}/chapters/01_forward_pass.html"
-    page = open_page(context, url)
-    try:
+    with opened(context, url) as page:
         cell = page.locator(".cell:has(.bp-run)").filter(has_text="y_pred = ").first
         editor = cell.locator(".bp-editor")
         edited = editor.inner_text().replace("x = 3.0", "x = -2.0")
@@ -113,9 +115,6 @@ def test_an_edited_cell_runs_as_edited_and_survives_a_reload(context, site):
         assert "x = -2.0" in cell.locator(".bp-editor").inner_text()
         cell.locator(".bp-reset").click()
         assert "x = 3.0" in cell.locator(".bp-editor").inner_text()
-        assert page.problems == [] and context.blocked == []
-    finally:
-        page.close()
 
 
 WRONG = """def softmax(logits):
@@ -129,8 +128,7 @@ RIGHT = """def softmax(logits):
 
 
 def test_an_exercise_checks_the_learners_answer_in_the_page(context, site):
-    page = open_page(context, f"{site}/exercises/02_loss.html")
-    try:
+    with opened(context, f"{site}/exercises/02_loss.html") as page:
         answer = page.locator(".bp-answer").first
         assert 'raise NotImplementedError("fill in softmax")' in answer.inner_text()
         solution = answer.locator("xpath=following-sibling::div[contains(@class,'cell')][1]")
@@ -145,14 +143,10 @@ def test_an_exercise_checks_the_learners_answer_in_the_page(context, site):
         run(page, answer)
         verdict = run(page, check).inner_text()
         assert "✅" in verdict, verdict
-        assert page.problems == [] and context.blocked == []
-    finally:
-        page.close()
 
 
 def test_a_lab_computes_a_setting_that_was_not_precomputed(context, site):
-    page = open_page(context, f"{site}/chapters/05_training.html")
-    try:
+    with opened(context, f"{site}/chapters/05_training.html") as page:
         lab = page.locator(".bplib-lab").first
         grid = page.evaluate("el => el.bplibLab.data.controls[0].grid", lab.element_handle())
         before = lab.locator("canvas").evaluate("c => c.toDataURL()")
@@ -172,14 +166,10 @@ def test_a_lab_computes_a_setting_that_was_not_precomputed(context, site):
         after = lab.locator("canvas").evaluate("c => c.toDataURL()")
         assert after != before
         assert "Python, running in this page," in lab.inner_text()
-        assert page.problems == [] and context.blocked == []
-    finally:
-        page.close()
 
 
 def test_a_lab_cell_run_in_the_page_makes_a_live_lab(context, site):
-    page = open_page(context, f"{site}/chapters/05_training.html")
-    try:
+    with opened(context, f"{site}/chapters/05_training.html") as page:
         cell = page.locator(".cell:has(.bp-run)").filter(has_text="lr_lab(").first
         output = run(page, cell)
         assert output.get_attribute("data-state") == "done", output.inner_text()
@@ -188,18 +178,12 @@ def test_a_lab_cell_run_in_the_page_makes_a_live_lab(context, site):
                                timeout=RUN_TIMEOUT)
         assert "Python, running in this page," in lab.inner_text()
         assert lab.locator("canvas").count() == 1
-        assert page.problems == [] and context.blocked == []
-    finally:
-        page.close()
 
 
 def test_a_page_opened_as_a_file_names_make_serve(context, built_book):
     path = built_book[2] / "chapters" / "01_forward_pass.html"
-    page = open_page(context, path.as_uri())
-    try:
+    with opened(context, path.as_uri()) as page:
         bar = page.locator(".bp-live-bar")
         assert "make serve" in bar.inner_text()
         page.locator(".cell .bp-run").first.click()
         assert "make serve" in page.locator(".bp-output").first.inner_text()
-    finally:
-        page.close()
