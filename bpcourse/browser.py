@@ -14,6 +14,12 @@ draws with Graphviz compiled to WebAssembly, and ``bpcourse.widgets``' labs are 
 page and computed by this Python instead of a kernel. IPython's line magics (``%config``, ``%xmode``) only
 set how Jupyter shows outputs and are skipped. ``sklearn.datasets.load_digits`` reads the same
 digits from a file the book build saved next to the runtime.
+
+One Python can serve several pages (the site keeps it running while the reader moves from page to
+page, so the next page does not wait for it to start). Each page is a *session* of its own, as if
+it had a Python to itself: its own namespace, its own copies of the library's modules (a page that
+changes ``bplib`` changes it for itself only), its own ``progress()``, matplotlib settings and
+numpy random and error state. ``end_session`` forgets a page that has gone.
 """
 import ast
 import io
@@ -23,8 +29,8 @@ import os
 import sys
 import traceback
 import types
+import warnings
 
-NAMESPACE = {"__name__": "__main__"}
 OUTPUTS = []  # what the running cell has sent so far
 MIME_METHODS = (("text/html", "_repr_html_"), ("image/svg+xml", "_repr_svg_"),
                 ("text/markdown", "_repr_markdown_"), ("text/latex", "_repr_latex_"))
@@ -276,10 +282,94 @@ def _error(err, name):
                     "traceback": text.rstrip("\n")})
 
 
-def run_cell(source, name="<cell>"):
-    """Run one cell in the page's namespace: a JSON list of outputs (stream, display, error).
-    As in Jupyter, the value of a final expression is shown unless it is None or the line ends
-    with a semicolon."""
+class _Session:
+    """What one page's Python holds that another page's must not see."""
+
+    def __init__(self):
+        import matplotlib
+        import numpy as np
+
+        self.namespace = {"__name__": "__main__"}
+        self.modules = {}  # the page's own copies of the library, imported when first used
+        self.rc = {key: value for key, value in matplotlib.rcParamsDefault.items()
+                   if key != "backend"}
+        self.random = np.random.RandomState().get_state()  # seeded afresh, as a new Python is
+        self.errors = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
+
+
+SESSIONS = {}  # page -> _Session, the current one's state live in sys.modules, matplotlib, numpy
+MAX_SESSIONS = 4  # pages kept; the one used longest ago is forgotten first
+_current = [None]
+
+
+def _own(module_name):
+    """Whether each page gets its own copy of this module: the library, and the course modules
+    with state (``progress()`` remembers what passed); not this module or the stand-ins."""
+    return module_name == "bplib" or module_name.startswith("bplib.") or (
+        module_name.startswith("bpcourse.") and module_name not in ("bpcourse.browser",
+                                                                   "bpcourse.widgets"))
+
+
+def _unplug(names):
+    """Take these modules out of sys.modules (and off a shared package that holds them)."""
+    for name in names:
+        module = sys.modules.pop(name)
+        parent, _, child = name.rpartition(".")
+        if getattr(sys.modules.get(parent), child, None) is module:
+            delattr(sys.modules[parent], child)
+
+
+def _plug(modules):
+    """Put a page's modules back, each also as an attribute of its package."""
+    sys.modules.update(modules)
+    for name, module in modules.items():
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:
+            setattr(sys.modules[parent], child, module)
+
+
+def _switch(page):
+    """Make ``page``'s session the current one: put away the state of the page that ran last,
+    bring back (or start) this page's."""
+    import matplotlib
+    import numpy as np
+
+    if _current[0] == page:
+        return SESSIONS[page]
+    old = SESSIONS.get(_current[0])
+    mine = [name for name in sys.modules if _own(name)]
+    if old is not None:
+        old.modules = {name: sys.modules[name] for name in mine}
+        old.rc = {key: value for key, value in matplotlib.rcParams.items() if key != "backend"}
+        old.random, old.errors = np.random.get_state(), np.geterr()
+    _unplug(mine)
+    session = SESSIONS.pop(page, None) or _Session()
+    SESSIONS[page] = session  # now the newest
+    while len(SESSIONS) > MAX_SESSIONS:
+        del SESSIONS[next(iter(SESSIONS))]
+    _plug(session.modules)
+    with warnings.catch_warnings():  # settings matplotlib deprecates, in its own defaults
+        warnings.simplefilter("ignore")
+        matplotlib.rcParams.update(session.rc)
+    np.random.set_state(session.random)
+    np.seterr(**session.errors)
+    _current[0] = page
+    return session
+
+
+def end_session(page):
+    """Forget a page the reader has left."""
+    SESSIONS.pop(page, None)
+    if _current[0] == page:
+        _unplug([name for name in sys.modules if _own(name)])
+        _current[0] = None
+
+
+def run_cell(source, name="<cell>", page="page"):
+    """Run one cell in the namespace of the page ``page``: a JSON list of outputs (stream,
+    display, error). As in Jupyter, the value of a final expression is shown unless it is None or
+    the line ends with a semicolon."""
+    namespace = _switch(page).namespace
     OUTPUTS.clear()
     source = _without_magics(source)
     linecache.cache[name] = (len(source), None, source.splitlines(True), name)
@@ -291,9 +381,9 @@ def run_cell(source, name="<cell>"):
         quiet = last is not None and source.rstrip().endswith(";")
         if last is not None:
             tree.body.pop()
-        exec(compile(tree, name, "exec"), NAMESPACE)  # noqa: S102  (the reader's own code)
+        exec(compile(tree, name, "exec"), namespace)  # noqa: S102  (the reader's own code)
         if last is not None:
-            value = eval(compile(ast.Expression(last.value), name, "eval"), NAMESPACE)  # noqa: S307
+            value = eval(compile(ast.Expression(last.value), name, "eval"), namespace)  # noqa: S307
             if value is not None and not quiet:
                 display(value)
         _show_open_figures()
@@ -304,9 +394,11 @@ def run_cell(source, name="<cell>"):
     return json.dumps(OUTPUTS)
 
 
-def lab_frame(name, controls_json):
+def lab_frame(name, controls_json, page="page"):
     """One frame of the lab ``name`` for the controls (a JSON object), as JSON: what the
-    JupyterLab widget computes, with the same code (``bpcourse.labs.frame``)."""
+    JupyterLab widget computes, with the same code (``bpcourse.labs.frame``), in the page
+    ``page``'s session."""
+    _switch(page)
     from bpcourse import labs
 
     return json.dumps(labs.frame(name, **json.loads(controls_json)))

@@ -1,9 +1,10 @@
 /* bpcourse/live.js: run the page's code cells in the reader's browser.
 
    The page carries its code cells as JSON (tools/book_live.py). Each visible cell gets a Run
-   button and becomes editable in place; its output appears under it. One Python per page runs
-   in a Web Worker (worker.js, Pyodide served by the site), started on the first Run or by "Make
-   this page live", never before. Cells share one namespace, in page order: running a cell runs
+   button and becomes editable in place; its output appears under it. Python runs in a worker
+   (worker.js, Pyodide served by the site), started on the first Run or by "Make this page
+   live", never before; where the browser allows, the book's pages share it, so the next page
+   finds Python running, each page with a Python state of its own. Cells share one namespace, in page order: running a cell runs
    the cells above it that have not run yet, first. Edits are kept in the browser's storage
    until Reset. In an exercise, the learner edits a copy of the stub; the reference solution
    stays folded and is never run. Once Python is up, the labs compute any setting with it. */
@@ -19,8 +20,39 @@
     + "from files. In the repository, run `make serve` and open the address it prints.";
 
   // ---- the worker ----------------------------------------------------------------------------
-  let worker = null, booting = null, nextId = 0;
+  // One Python for the whole book where the browser has shared workers (worker.js says how), so
+  // that the next page finds it running; this page is a session of its own in it. A shared Python
+  // that does not answer at once is busy (a long cell of a page the reader left, say): this page
+  // then starts a new one, and the pages opened after it use that one.
+  const page = `${config.page} ${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+  const GENERATION = "bp-live:python";  // which shared Python the book's pages use now
+  const HELLO_MS = 3000;
+  let port = null, booting = null, nextId = 0;
   const waiting = new Map();
+
+  function connect(generation) {
+    if (typeof SharedWorker === "undefined") {
+      const worker = new Worker(base + "live/worker.js");
+      return Promise.resolve({ port: worker, target: worker });
+    }
+    const name = `bp-python ${config.wheel} ${generation}`;
+    const worker = new SharedWorker(base + "live/worker.js", { name, extendedLifetime: true });
+    worker.port.start();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        worker.port.close();
+        const next = generation + 1;
+        localStorage.setItem(GENERATION, String(next));
+        resolve(connect(next));
+      }, HELLO_MS);
+      worker.port.onmessage = ({ data }) => {
+        if (data.type !== "hello") return;
+        clearTimeout(timer);
+        resolve({ port: worker.port, target: worker });
+      };
+      worker.port.postMessage({ type: "hello" });
+    });
+  }
 
   function start() {
     if (booting) return booting;
@@ -28,16 +60,27 @@
       status(FILE_HINT, "error");
       return Promise.reject(new Error(FILE_HINT));
     }
-    booting = new Promise((resolve, reject) => {
-      worker = new Worker(base + "live/worker.js");
-      worker.onmessage = ({ data }) => {
+    status("Python: connecting…", "busy");
+    const generation = Number(localStorage.getItem(GENERATION)) || 0;
+    booting = connect(generation).then((connection) => boot(connection, generation));
+    return booting;
+  }
+
+  function boot({ port: p, target }, generation) {
+    return new Promise((resolve, reject) => {
+      port = p;
+      port.onmessage = ({ data }) => {
         if (data.type === "progress") status(`Python: ${data.text}…`, "busy");
         else if (data.type === "ready") {
-          status(`Python is running in this page (started in ${(data.ms / 1000).toFixed(1)} s).`, "ok");
+          status(data.phases.reused ? "Python is running for this page (already started)."
+            : `Python is running in this page (started in ${(data.ms / 1000).toFixed(1)} s).`, "ok");
           document.documentElement.dataset.bpLive = "ready";
           window.bpLive.phases = data.phases;  // ms from the start to each stage (make bench)
           resolve();
           goLiveLabs();
+        } else if (data.type === "failed" && data.stale) {  // an older build's Python
+          localStorage.setItem(GENERATION, String(generation + 1));
+          resolve(connect(generation + 1).then((c) => boot(c, generation + 1)));
         } else if (data.type === "failed") {
           status(`Python could not start: ${data.text}`, "error");
           reject(new Error(data.text));
@@ -46,22 +89,30 @@
           waiting.delete(data.id);
         }
       };
-      worker.onerror = (event) => {
+      target.onerror = (event) => {
         status(`Python could not start: ${event.message || "the worker failed to load"}`, "error");
         reject(new Error(event.message));
       };
-      worker.postMessage({ type: "boot", root: base, wheel: config.wheel });
+      port.postMessage({ type: "boot", root: base, wheel: config.wheel });
     });
-    return booting;
   }
 
   function ask(message) {
     const id = ++nextId;
     return new Promise((resolve) => {
       waiting.set(id, resolve);
-      worker.postMessage({ ...message, id });
+      port.postMessage({ ...message, id, page });
     });
   }
+
+  // Leaving the page ends its session; a page kept to come back to (the back button) keeps it,
+  // and reruns its cells when next asked, in case the session was forgotten meanwhile.
+  addEventListener("pagehide", (event) => {
+    if (port && !event.persisted) port.postMessage({ type: "bye", page });
+  });
+  addEventListener("pageshow", (event) => {
+    if (event.persisted) for (const cell of cells) cell.ran = false;
+  });
 
   // ---- the bar at the top of the page --------------------------------------------------------
   const bar = document.createElement("div");

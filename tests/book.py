@@ -91,20 +91,56 @@ def build_one_page_book(tmp_path_factory, name, page):
     return html
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's
+# Headless, quiet, and unable to reach any host but this one, whatever in the page asks (a
+# worker shared by pages too, whose requests a browser context's routes do not see).
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+
+
 class _QuietHandler(SiteHandler):
+    """SiteHandler without its log lines; what it sends is added to the server's ``sent``
+    (path and bytes, headers included), whoever asked: a page, or a worker shared by pages."""
+
+    def setup(self):
+        super().setup()
+        self.wfile = _Counting(self.wfile, self)
+
     def log_message(self, *args):
         pass
+
+
+class _Counting:
+    def __init__(self, stream, handler):
+        self.stream, self.handler = stream, handler
+
+    def write(self, data):
+        self.handler.server.sent.append((getattr(self.handler, "path", ""), len(data)))
+        return self.stream.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+class Site(str):
+    """The base URL of a served folder; ``sent`` lists what the server sent, (path, bytes)."""
+
+    sent = ()
 
 
 @contextlib.contextmanager
 def serve(directory):
     """Serve a folder on 127.0.0.1 (a free port) for the duration of the block, as `make serve`
-    does; yields the base URL."""
+    does; yields the base URL (a Site)."""
     server = make_server(directory, handler=_QuietHandler)
+    server.sent = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
+    site.sent = server.sent
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield site
     finally:
         server.shutdown()
         server.server_close()

@@ -5,13 +5,11 @@ from urllib.parse import urlparse
 
 import pytest
 
-from book import ROOT, serve, toc_pages
+from book import CHROMIUM, ROOT, serve, toc_pages
+from book import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 

@@ -10,14 +10,19 @@ import pytest
 
 
 def run_cells(*cells, digits_file=None):
-    """The outputs of each cell, run in order in one fresh interpreter."""
+    """The outputs of each cell, run in order in one fresh interpreter. A cell given as
+    (page, source) runs in that page's session ("page" otherwise); ("bye", page) ends one."""
     code = textwrap.dedent(f"""
         import json, sys
         from bpcourse import browser
         browser.install({digits_file!r})
+        def one(i, cell):
+            page, source = cell if isinstance(cell, list) else ("page", cell)
+            if page == "bye":
+                return browser.end_session(source)
+            return json.loads(browser.run_cell(source, f"<cell {{i + 1}}>", page))
         cells = json.loads(sys.stdin.read())
-        print(json.dumps([json.loads(browser.run_cell(c, f"<cell {{i + 1}}>"))
-                          for i, c in enumerate(cells)]))
+        print(json.dumps([one(i, c) for i, c in enumerate(cells)]))
     """)
     result = subprocess.run([sys.executable, "-c", code], input=json.dumps(cells),
                             capture_output=True, text=True, timeout=120)
@@ -117,3 +122,49 @@ def test_lab_frames_are_the_widgets_frames():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("True")
+
+
+def text(outputs):
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_each_page_has_a_python_state_of_its_own():
+    """One Python serves the pages of a book (a worker they share); a page sees none of what
+    another did: names, changes to the library, progress(), matplotlib settings, numpy's random
+    and error state. Coming back to a page finds its own state as it was."""
+    a_changes, b_sees, a_sees = run_cells(
+        ["a", "import numpy as np, matplotlib, bplib.layers\nfrom bpcourse.check import check\n"
+              "bplib.layers.Linear.forward = None\nsecret = 1\nnp.random.seed(0)\n"
+              "matplotlib.rcParams['font.size'] = 31\nnp.seterr(divide='raise')\n"
+              "e = lambda z: np.exp(z - z.max(1, keepdims=True))\n"
+              "check('softmax', lambda z: e(z) / e(z).sum(1, keepdims=True));"],
+        ["b", "import numpy as np, matplotlib, bplib.layers\nfrom bpcourse.check import progress\n"
+              "print(bplib.layers.Linear.forward is None, 'secret' in globals(),\n"
+              "      matplotlib.rcParams['font.size'], np.geterr()['divide'])\n"
+              "print(np.random.rand(3))\nprogress('02_loss')"],
+        ["a", "import bplib\nfrom bpcourse import check\n"
+              "print(bplib.layers.Linear.forward is None, secret,\n"
+              "      matplotlib.rcParams['font.size'], np.geterr()['divide'])\n"
+              "print(np.random.rand())\ncheck.progress('02_loss')"])
+    assert "False False 10.0 warn" in text(b_sees), b_sees
+    assert "0.5488135" not in text(b_sees)  # not seeded by page a
+    assert "True 1 31.0 raise" in text(a_sees), a_sees
+    assert "0.5488135039273248" in text(a_sees)  # seed 0's first draw: page b's draws were b's
+    assert "0 of 2 tasks passed" in text(b_sees)  # page a's check is page a's
+    assert "1 of 2 tasks passed" in text(a_sees)
+
+
+def test_a_page_left_is_forgotten():
+    *_, after = run_cells(["a", "x = 1"], ["bye", "a"], ["a", "print('x' in globals())"])
+    assert text(after).strip() == "False"
+
+
+def test_only_the_newest_pages_are_kept():
+    from bpcourse.browser import MAX_SESSIONS
+
+    pages = [f"p{i}" for i in range(MAX_SESSIONS + 1)]
+    outputs = run_cells(*[[p, "x = 1"] for p in pages],
+                        [pages[-1], "print('x' in globals())"],
+                        [pages[1], "print('x' in globals())"],
+                        [pages[0], "print('x' in globals())"])
+    assert [text(o).strip() for o in outputs[-3:]] == ["True", "True", "False"]

@@ -46,10 +46,12 @@ def context(browser):  # noqa: F811
 
 
 @contextlib.contextmanager
-def opened(context, url):
+def opened(context, url, init_script=None):
     """The page at url; when the test is done with it, no console error, no failed response
     and no request that left localhost."""
     page = context.new_page()
+    if init_script:
+        page.add_init_script(init_script)
     problems = []
     page.on("console", lambda m: m.type == "error" and problems.append(m.text))
     page.on("pageerror", lambda e: problems.append(str(e)))
@@ -187,3 +189,48 @@ def test_a_page_opened_as_a_file_names_make_serve(context, built_book):
         assert "make serve" in bar.inner_text()
         page.locator(".cell .bp-run").first.click()
         assert "make serve" in page.locator(".bp-output").first.inner_text()
+
+
+def first_cell_runs(page, source):
+    """Run ``source`` in place of the page's first cell; its output text (the edit is reset)."""
+    cell = page.locator(".cell:has(.bp-run)").first
+    cell.locator(".bp-editor").fill(source)
+    output = run(page, cell)
+    text, state = output.inner_text(), output.get_attribute("data-state")
+    cell.locator(".bp-reset").click()
+    assert state == "done", text
+    return text
+
+
+def test_the_next_page_finds_python_running_in_a_state_of_its_own(context, site):
+    with opened(context, f"{site}/chapters/01_forward_pass.html") as page:
+        first_cell_runs(page, "import bplib.layers\nbplib.layers.Linear.forward = None\n"
+                              "left_behind = 1\nprint('changed')")
+    with opened(context, f"{site}/chapters/02_loss.html") as page:
+        text = first_cell_runs(page, "import bplib.layers\n"
+                                     "print(bplib.layers.Linear.forward is None, "
+                                     "'left_behind' in globals())")
+        assert "False False" in text, text
+        assert page.evaluate("() => window.bpLive.phases") == {"reused": True}
+
+
+def test_a_busy_python_does_not_hold_up_the_next_page(context, site):
+    with opened(context, f"{site}/chapters/01_forward_pass.html") as page:
+        first_cell_runs(page, "print('up')")  # Python running, then a long cell left running
+        cell = page.locator(".cell:has(.bp-run)").nth(1)
+        cell.locator(".bp-editor").fill("import time\nt = time.time()\n"
+                                        "while time.time() - t < 25:\n    pass")
+        cell.locator(".bp-run").click()
+        page.wait_for_function("el => el.dataset.state === 'running' && "
+                               "el.innerText.includes('running…')",
+                               arg=cell.locator(".bp-output").element_handle())
+        cell.locator(".bp-reset").click()
+    with opened(context, f"{site}/chapters/02_loss.html") as page:
+        assert "2 + 2 = 4" in first_cell_runs(page, "print('2 + 2 =', 2 + 2)")
+        assert "ready" in page.evaluate("() => window.bpLive.phases"), "it waited for the busy one"
+
+
+def test_a_browser_without_shared_workers_runs_python_in_each_page(context, site):
+    with opened(context, f"{site}/chapters/02_loss.html", "delete window.SharedWorker") as page:
+        assert "2 + 2 = 4" in first_cell_runs(page, "print('2 + 2 =', 2 + 2)")
+        assert "ready" in page.evaluate("() => window.bpLive.phases")
