@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0  # CPU build; chapter 3 runs it, the gradient tests compare against it
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
@@ -26,6 +27,7 @@ $(STAMP): requirements.lock pyproject.toml assets/jupyterlab-overrides.json
 	$(PY) -m pip install -q -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@$(PY) -c "import setuptools" 2>/dev/null || $(PY) -m pip install -q "setuptools>=61"
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp assets/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $@

@@ -34,7 +34,6 @@ NATIVE = """
 import json, sys, time
 from threadpoolctl import threadpool_limits
 from bpcourse import browser
-sys.modules["torch"] = None  # as in the page, where there is no PyTorch
 browser.install(sys.argv[1])
 cells = json.loads(sys.stdin.read())
 times = []

@@ -147,6 +147,15 @@
   const cells = config.cells.map((c, position) => ({ ...c, position, ran: false,
     el: document.querySelector(`.bp-cell-${c.index}`) }));
 
+  // A cell the build ran but the page cannot (it needs PyTorch): not in config.cells; it says so.
+  for (const el of document.querySelectorAll(".cell.tag_not-in-page")) {
+    const note = document.createElement("div");
+    note.className = "bp-not-in-page";
+    note.textContent = "This cell does not run in the page: it needs PyTorch, which does not run "
+      + "in the browser. Its output is the one the book's build computed; in JupyterLab it runs.";
+    (el.querySelector(".cell_input") || el).after(note);
+  }
+
   for (const cell of cells) {
     if (!cell.el) continue;  // removed from the page: it still runs, in order, unseen
     if (cell.stub !== undefined) addAnswer(cell);

@@ -93,7 +93,7 @@ def test_a_chapter_runs_its_first_cell_a_figure_cell_and_then_every_cell(context
         assert output.locator(".bp-out-error").count() == 0, output.inner_text()
         assert output.locator("svg").count() >= 1, output.inner_html()[:500]
         # then every other cell, hidden ones included: each runs, and errors come only from
-        # cells that show one on purpose (chapter 3's PyTorch cell has none without PyTorch)
+        # cells that show one on purpose
         page.evaluate("() => window.bpLive.runAll()")
         cells = page.evaluate("""() => window.bpLive.cells.map((c) => ({index: c.index, ran: c.ran,
             tags: c.tags, state: c.out ? c.out.dataset.state : null}))""")
@@ -234,3 +234,14 @@ def test_a_browser_without_shared_workers_runs_python_in_each_page(context, site
     with opened(context, f"{site}/chapters/02_loss.html", "delete window.SharedWorker") as page:
         assert "2 + 2 = 4" in first_cell_runs(page, "print('2 + 2 =', 2 + 2)")
         assert "ready" in page.evaluate("() => window.bpLive.phases")
+
+
+def test_cells_that_need_pytorch_say_they_do_not_run_in_the_page(context, site):
+    with opened(context, f"{site}/chapters/03_chain_rule.html") as page:
+        torch_cells = page.locator(".cell.tag_not-in-page")
+        assert torch_cells.count() >= 4
+        for i in range(torch_cells.count()):
+            cell = torch_cells.nth(i)
+            assert cell.locator(".bp-run").count() == 0
+            assert "needs PyTorch" in cell.locator(".bp-not-in-page").inner_text()
+            assert cell.locator(".cell_output").count() == 1  # the build's output stays

@@ -20,6 +20,7 @@ from docutils import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bplib", "bpcourse")
+NOT_IN_PAGE = "not-in-page"
 ASSETS = ("live.js", "live.css", "worker.js", "lab.js")
 
 
@@ -68,12 +69,14 @@ def mark_cells(app, doctree, docname):
 
 def page_cells(notebook):
     """The code cells of an executed notebook, for the page: index, source, tags, and the stub
-    of a solution cell (the reference solution replaced as in the learner's copy)."""
+    of a solution cell (the reference solution replaced as in the learner's copy). A cell tagged
+    not-in-page (it needs PyTorch, say, which does not run in the browser) is left out: the page
+    shows its output from the build, and says so."""
     from bpcourse.grade import BEGIN, strip_solutions
 
     cells = []
     for index, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] != "code":
+        if cell["cell_type"] != "code" or NOT_IN_PAGE in cell.get("metadata", {}).get("tags", []):
             continue
         source = "".join(cell["source"])
         entry = {"index": index, "source": source,
