@@ -50,5 +50,6 @@ def glued_values(chapter):
     return values
 
 
-ch2, ch3, ch4, ch5, ch7, ch8 = map(glued_values, ["02_loss", "03_chain_rule", "04_backprop_matrix",
-                                                  "05_training", "07_resnet_skips", "08_beyond"])
+ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8 = map(glued_values, [
+    "01_forward_pass", "02_loss", "03_chain_rule", "04_backprop_matrix", "05_training",
+    "06_vanishing_gradients", "07_resnet_skips", "08_beyond"])

@@ -100,3 +100,23 @@ def test_chapter_3_shows_pytorch_outputs_that_its_text_describes(ch3, built_book
     assert re.search(r"gradient after changing \.data: \[0\. 0\. 0\.\]", text)
     assert "modified by an inplace operation" in text
     assert "not measured" not in text and "not installed" not in text
+
+
+def test_a_naive_softmax_past_the_exp_limit_gives_nan_probabilities_but_an_inf_loss(ch2):
+    """Chapter 2: at s = 800, e^800 overflows; p_1 = inf/inf is nan, p_2 and p_3 are 0, and the
+    loss, -log p_3, is inf (not nan)."""
+    assert math.isnan(ch2("naive_p0_800"))
+    assert ch2("naive_p1_800") == 0.0 and ch2("naive_p2_800") == 0.0
+    assert ch2("naive_loss_800") == math.inf
+
+
+def test_rounding_a1_early_gives_exactly_1_98995(ch1, ch3):
+    """1.5 * 0.9933 + 0.5 = 1.98995 in exact arithmetic; the tutorial's 1.9899 is a truncation;
+    float64 stores the sum just below 1.98995."""
+    from decimal import Decimal
+
+    exact = Decimal("1.5") * Decimal("0.9933") + Decimal("0.5")
+    assert ch1("a1_rounded") == 0.9933
+    assert ch1("y_pred_from_rounded") == float(exact) == ch3("tutorial_y_pred")
+    assert Decimal(ch1("y_pred_from_rounded_float")) < exact  # its exact binary value
+    assert f"{ch3('tutorial_loss'):.4f}" == "0.2602"
