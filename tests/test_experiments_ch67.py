@@ -9,3 +9,17 @@ def test_residual_jacobian_is_identity_plus_branch_jacobian(ch7):
     """J_H and I + J_F by finite differences, and J_H read off the backward pass."""
     assert ch7("err_identity") < 1e-8
     assert ch7("err_backward") < 1e-8
+
+
+def test_measured_branch_norms_give_bounds_that_hold(ch7):
+    """Chapter 7: the branches' Jacobian norms (epsilon) are measured, not assumed to be 1/L;
+    they exceed 1/50, the bounds (1 -+ eps)^50 are wider than e^-+1, and the singular values of
+    the 50-block product lie inside them."""
+    import math
+
+    assert 0.02 < ch7("eps_min") <= ch7("eps_max") < 0.1
+    assert math.isclose(ch7("eps_bound_lo"), (1 - ch7("eps_max")) ** 50)
+    assert math.isclose(ch7("eps_bound_hi"), (1 + ch7("eps_max")) ** 50)
+    assert ch7("eps_bound_lo") < math.exp(-1) and ch7("eps_bound_hi") > math.e
+    assert ch7("eps_bound_lo") < ch7("sv_res_min") <= ch7("sv_res_max") < ch7("eps_bound_hi")
+    assert 2.0 < ch7("w_norm_min") <= ch7("w_norm_max") < 3.2  # "about 2 sqrt 2"
