@@ -64,3 +64,11 @@ def test_the_spiral_is_learned_with_mini_batches(ch5):
 def test_scaling_the_inputs_by_three_makes_the_good_learning_rate_diverge(ch5):
     assert ch5("lr_right") == 0.5 and ch5("lr_right_diverged") is False
     assert isinstance(ch5("q_scaled_diverged_at"), int)
+
+
+def test_the_line_bowl_is_only_somewhat_elongated_and_steepest_along_b(ch5):
+    """Chapter 5 calls the bowl "somewhat elongated" (not long and narrow) and steepest near the
+    b axis: a curvature ratio under 5, the steep direction within 15 degrees of b."""
+    assert 1.5 < ch5("lam_ratio") < 5
+    assert abs(ch5("lam_ratio") - ch5("lam_max") / ch5("lam_min")) < 1e-9
+    assert ch5("steep_angle") < 15
