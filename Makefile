@@ -71,7 +71,9 @@ book: venv sysdeps vendor
 	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache _build/.doctrees; fi; \
 	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
-	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going
+	@# A failed build drops Sphinx's saved doctrees: else the next build would take the failed
+	@# pages as read, skip them and report success.
+	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going || { rm -rf _build/.doctrees; exit 1; }
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 # Browsers load Pyodide's modules only over http(s), never from file://: this serves the built book
