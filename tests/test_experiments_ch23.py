@@ -120,3 +120,11 @@ def test_rounding_a1_early_gives_exactly_1_98995(ch1, ch3):
     assert ch1("y_pred_from_rounded") == float(exact) == ch3("tutorial_y_pred")
     assert Decimal(ch1("y_pred_from_rounded_float")) < exact  # its exact binary value
     assert f"{ch3('tutorial_loss'):.4f}" == "0.2602"
+
+
+def test_micrograds_first_walk_gives_21_on_chapter_3s_graph(ch3):
+    """Chapter 3 cites micrograd's first commit: a depth-first walk that passes each node's
+    gradient on at once gives dL/dx = 21 on a = x + y, b = a*a, L = b + a (x = 1, y = 2),
+    three times the true 7 (2a + 1)."""
+    assert ch3("dx_right") == 7
+    assert ch3("dx_at_once") == 21
