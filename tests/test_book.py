@@ -73,3 +73,16 @@ def test_the_book_tests_share_one_worker(request):
         assert request.node.nodeid.endswith("@book"), request.node.nodeid
     else:  # a single process runs every test, grouped or not
         assert not getattr(request.config.option, "numprocesses", None)
+
+
+def test_chapters_carry_the_numbers_the_text_cites_them_by(built_book):
+    """The sidebar and each chapter's title say "3. The chain rule ...", since the text says
+    "chapter 3"; the exercises stay unnumbered."""
+    chapters = [p for p in toc_pages() if p.startswith("chapters/")]
+    sidebar = (built_book[2] / "intro.html").read_text()
+    for number, page in enumerate(chapters, 1):
+        html = (built_book[2] / f"{page}.html").read_text()
+        title = re.search(r'<h1><span class="section-number">(\d+)\. </span>([^<]+)', html)
+        assert title and int(title[1]) == number, page
+        assert re.search(rf'href="{page}.html">{number}\. {re.escape(title[2].strip())}<', sidebar), page
+    assert 'href="exercises/01_forward_pass.html">Exercises' in sidebar
