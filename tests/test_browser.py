@@ -88,3 +88,43 @@ def test_blocking_works(browser, site):
     page.wait_for_timeout(500)
     page.context.close()
     assert any("example.org" in u for u in problems["blocked"])
+
+
+@pytest.mark.parametrize("width", [390, 820])
+def test_the_navigation_drawers_open_and_close_on_phones_and_tablets(browser, site, width):
+    """Below 992 px the theme's ☰ opens the site navigation and "Contents" the page's sections,
+    each as a drawer that Escape closes."""
+    page, problems = visit(browser, f"{site}/chapters/03_chain_rule.html")
+    try:
+        page.set_viewport_size({"width": width, "height": 844})
+        for button, dialog, link in [("primary", "#pst-primary-sidebar-modal", "04_backprop_matrix.html"),
+                                     ("secondary", "#pst-secondary-sidebar-modal", "#the-chain-rule")]:
+            visible = page.locator(f"button.{button}-toggle").locator("visible=true")
+            assert visible.count() == 1, f"{button} toggle"
+            visible.click()
+            drawer = page.locator(dialog)
+            page.wait_for_function("d => d.open", arg=drawer.element_handle(), timeout=5_000)
+            assert drawer.locator(f'a[href$="{link}"]').first.is_visible()
+            page.keyboard.press("Escape")
+            page.wait_for_function("d => !d.open", arg=drawer.element_handle(), timeout=5_000)
+        assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
+    finally:
+        page.context.close()
+
+
+def test_the_menu_button_collapses_and_restores_the_sidebar_on_a_desktop(browser, site):
+    page, problems = visit(browser, f"{site}/chapters/03_chain_rule.html")
+    try:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        sidebar = page.locator(".bd-sidebar-primary")
+        menu = page.locator("button.primary-toggle").locator("visible=true")
+        assert sidebar.is_visible()
+        menu.click()
+        page.wait_for_function("s => getComputedStyle(s).visibility === 'hidden'",
+                               arg=sidebar.element_handle(), timeout=5_000)
+        menu.click()
+        page.wait_for_function("s => getComputedStyle(s).visibility === 'visible'",
+                               arg=sidebar.element_handle(), timeout=5_000)
+        assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
+    finally:
+        page.context.close()
