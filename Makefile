@@ -70,6 +70,12 @@ book: venv sysdeps vendor
 	@hash=$$(cat bplib/*.py $(EXECUTED) requirements.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.inputs-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.jupyter_cache _build/.doctrees; fi; \
 	mkdir -p _build && echo "$$hash" > _build/.inputs-hash
+	@# The local Sphinx extensions and their files shape every page, but Sphinx rewrites only the
+	@# pages whose sources changed: when they change, every page is read and written again (the
+	@# notebooks' outputs still come from the cache).
+	@hash=$$(cat tools/*.py tools/static/* | sha256sum | cut -c1-16); \
+	if [ "$$(cat _build/.extensions-hash 2>/dev/null)" != "$$hash" ]; then rm -rf _build/.doctrees; fi; \
+	echo "$$hash" > _build/.extensions-hash
 	@# Training loops show a progress bar in JupyterLab; the build stays quiet (tests set it too).
 	@# A failed build drops Sphinx's saved doctrees: else the next build would take the failed
 	@# pages as read, skip them and report success.

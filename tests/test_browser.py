@@ -128,3 +128,33 @@ def test_the_menu_button_collapses_and_restores_the_sidebar_on_a_desktop(browser
         assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
     finally:
         page.context.close()
+
+
+def test_display_equations_fit_a_phone_or_scroll_with_a_cue(browser, site):
+    """At 390 px no display equation is cut off: each fits the column (shrunk to no less than
+    70% where that is enough), or scrolls sideways to its end and shows the shadow that says so."""
+    page, problems = visit(browser, f"{site}/intro.html")
+    try:
+        page.set_viewport_size({"width": 390, "height": 844})
+        cut = {}
+        for name in toc_pages():
+            page.goto(f"{site}/{name}.html", wait_until="load")
+            if page.locator("div.math").count() == 0:
+                continue
+            page.wait_for_function("() => [...document.querySelectorAll('mjx-container[display=\"true\"]')]"
+                                   ".every((m) => m.dataset.bpSize !== undefined)", timeout=30_000)
+            cut[name] = page.evaluate("""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+                .filter((m) => m.scrollWidth > m.clientWidth + 1)
+                .filter((m) => {
+                  const style = getComputedStyle(m);
+                  m.scrollLeft = m.scrollWidth;
+                  const reaches = m.scrollLeft + m.clientWidth >= m.scrollWidth - 1;
+                  return !(m.classList.contains('bp-wide') && style.overflowX === 'auto' && reaches
+                           && style.boxShadow !== 'none');
+                }).length""")
+            page.evaluate("() => document.fonts.ready.then(() => true)")  # before leaving the page
+        assert len(cut) >= 10 and not any(cut.values()), cut
+        problems["failed"] = [f for f in problems["failed"] if "ERR_ABORTED" not in f]  # left pages
+        assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
+    finally:
+        page.context.close()

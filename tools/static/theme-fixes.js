@@ -1,4 +1,6 @@
-/* The visible ☰ and "Contents" buttons of sphinx-book-theme 1.3.0 get no handler of their own:
+/* tools/static/theme-fixes.js: what the pinned themes get wrong for readers, fixed.
+
+   The visible ☰ and "Contents" buttons of sphinx-book-theme 1.3.0 get no handler of their own:
    that theme and pydata-sphinx-theme 0.17.1 attach theirs to the FIRST .primary-toggle and
    .secondary-toggle of the page, hidden copies in the navbar (upstream pydata-sphinx-theme#2451,
    sphinx-book-theme#988). So nothing opened below 992 px, and ☰ did not collapse the sidebar on a
@@ -16,9 +18,35 @@
       });
     }
   }
+  /* A display equation wider than the column (on a phone, say) is shrunk to fit when 70% of its
+     size is enough, and otherwise scrolls sideways, with a shadow at its edge saying so
+     (theme-fixes.css). Redone when the width changes. */
+  function fitEquations() {
+    for (const eq of document.querySelectorAll('mjx-container[display="true"]')) {
+      if (eq.dataset.bpSize === undefined) eq.dataset.bpSize = eq.style.fontSize;
+      eq.style.fontSize = eq.dataset.bpSize;
+      eq.classList.remove("bp-wide");
+      const ratio = eq.clientWidth / eq.scrollWidth;
+      if (ratio >= 1) continue;
+      if (ratio >= 0.7) {
+        const size = parseFloat(getComputedStyle(eq).fontSize);
+        eq.style.fontSize = `${Math.floor(size * ratio * 0.98 * 10) / 10}px`;
+      } else {
+        eq.classList.add("bp-wide");
+      }
+    }
+  }
+  function whenTypeset(tries) {  // once MathJax has typeset every formula (checked for 30 s)
+    const typeset = document.querySelectorAll("mjx-container").length;
+    if (typeset >= document.querySelectorAll(".math").length) fitEquations();
+    else if (tries > 0) setTimeout(() => whenTypeset(tries - 1), 200);
+  }
   function start() {
     forward(".primary-toggle");
     forward(".secondary-toggle");
+    if (document.querySelector(".math")) whenTypeset(150);
+    let timer = null;
+    addEventListener("resize", () => { clearTimeout(timer); timer = setTimeout(fitEquations, 150); });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
