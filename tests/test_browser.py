@@ -1,5 +1,6 @@
 """The built book in Debian's Chromium, offline: math typeset, images loaded, no console errors,
 no failed requests, and nothing asked of any host but localhost."""
+import re
 import shutil
 from urllib.parse import urlparse
 
@@ -156,5 +157,40 @@ def test_display_equations_fit_a_phone_or_scroll_with_a_cue(browser, site):
         assert len(cut) >= 10 and not any(cut.values()), cut
         problems["failed"] = [f for f in problems["failed"] if "ERR_ABORTED" not in f]  # left pages
         assert problems == {"console": [], "failed": [], "blocked": [], "http": []}, problems
+    finally:
+        page.context.close()
+
+
+def smallest_text(svg):
+    """The smallest text of a matplotlib SVG, in units of its viewBox, and the viewBox width.
+    matplotlib draws text as glyph paths, each placed with scale(s -s) for a font of 100 s."""
+    sizes = [100 * float(s) for s in re.findall(r"scale\(([\d.]+) -\1\)", svg)]
+    width = float(re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) ', svg)[1])
+    return (min(sizes) if sizes else None), width
+
+
+def test_figure_text_stays_legible_on_a_phone(browser, site, built_book):
+    """At 390 px the smallest text of every figure in the chapters and exercises is drawn at
+    8 px or more (a figure too wide at that size scrolls sideways within its output)."""
+    page, problems = visit(browser, f"{site}/intro.html")
+    try:
+        page.set_viewport_size({"width": 390, "height": 844})
+        smallest, unreachable = {}, []
+        for name in toc_pages():
+            page.goto(f"{site}/{name}.html", wait_until="load")
+            figures = page.evaluate("""() => [...document.querySelectorAll('.cell_output > img[src$=".svg"]')]
+                .map((img) => { const box = img.parentElement; box.scrollLeft = box.scrollWidth;
+                  return {src: img.getAttribute('src'), width: img.getBoundingClientRect().width,
+                          reaches: box.scrollLeft + box.clientWidth >= box.scrollWidth - 1}; })""")
+            for figure in figures:
+                svg = (built_book[2] / name).parent.joinpath(figure["src"]).resolve().read_text()
+                size, view_width = smallest_text(svg)
+                if size is not None:
+                    px = size * figure["width"] / view_width
+                    smallest[f"{name} {figure['src'][-12:]}"] = round(px, 1)
+                unreachable += [] if figure["reaches"] else [figure["src"]]
+        assert len(smallest) >= 20, smallest
+        assert min(smallest.values()) >= 8, {k: v for k, v in smallest.items() if v < 8}
+        assert unreachable == []
     finally:
         page.context.close()

@@ -36,6 +36,25 @@
       }
     }
   }
+  /* A figure is drawn at no less than FIGURE_SCALE of its own size, so that its smallest text
+     (7 pt in the book's figures) stays at 8 px or more; on a phone a wider figure then scrolls
+     sideways within its output, with the same shadow at the edge. */
+  const FIGURE_SCALE = 0.86;
+  function fitFigure(img) {
+    img.style.width = img.style.maxWidth = "";
+    img.parentElement.classList.remove("bp-wide-figure");
+    const natural = img.naturalWidth;  // CSS px of the SVG's own width
+    if (!natural || img.clientWidth >= natural * FIGURE_SCALE) return;
+    img.style.maxWidth = "none";
+    img.style.width = `${Math.ceil(natural * FIGURE_SCALE)}px`;
+    img.parentElement.classList.add("bp-wide-figure");
+  }
+  function fitFigures() {
+    for (const img of document.querySelectorAll('.cell_output > img[src$=".svg"]')) {
+      if (img.complete) fitFigure(img);
+      else img.addEventListener("load", () => fitFigure(img), { once: true });
+    }
+  }
   function whenTypeset(tries) {  // once MathJax has typeset every formula (checked for 30 s)
     const typeset = document.querySelectorAll("mjx-container").length;
     if (typeset >= document.querySelectorAll(".math").length) fitEquations();
@@ -45,8 +64,12 @@
     forward(".primary-toggle");
     forward(".secondary-toggle");
     if (document.querySelector(".math")) whenTypeset(150);
+    fitFigures();
     let timer = null;
-    addEventListener("resize", () => { clearTimeout(timer); timer = setTimeout(fitEquations, 150); });
+    addEventListener("resize", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => { fitEquations(); fitFigures(); }, 150);
+    });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
