@@ -10,7 +10,7 @@ cause: a tag from ``CAUSES`` or "arity", "error", "threshold", "values".
 Every case has sizes that differ from each other (a W that needs a transpose cannot pass by being
 square); after the first, random case come the task's ``edges`` (``EDGES``): a batch of one row, a
 width of 1, inputs exactly at a kink, logits of +-800. Gradients must agree to ``TOL``: an answer
-that agrees only to about 1e-6, as a finite-difference estimate does, fails with a message saying so.
+that agrees only to about 1e-6, as a finite-difference estimate does, fails, and is told why.
 
 What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n argument tuples
 (numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
@@ -82,7 +82,8 @@ class Task:
     ``batch(*args)`` is N, to recognise mean versus sum and a batch of one row; ``edges`` name
     the cases after the first (``EDGES``), ``make_inputs(rng, edge)`` draws each; ``hint`` is the
     advice when nothing more specific fits; ``gradient``: the outputs are analytic gradients, so
-    an answer agreeing to finite-difference accuracy only is called such. ``compare`` defaults to ``compare_outputs``."""
+    an answer agreeing to finite-difference accuracy only is called such. ``compare`` defaults
+    to ``compare_outputs``."""
 
     name: str
     notebook: str
@@ -434,7 +435,7 @@ TASKS = {t.name: t for t in [
                  rng.choice([-1, 1], _dims(rng, 2, edge)) * rng.uniform(0.1, 3)),
              float(rng.uniform(0.01, 0.3))),
          lambda z, alpha: (_slope(LeakyReLU(alpha), z),), batch=_rows, edges=("kink", "one_row"),
-         hint="for z < 0 the slope is alpha"),
+         hint="for z <= 0 the slope is alpha"),
     # 02 loss: a stable softmax; softmax cross-entropy and its gradient
     Task("softmax", "02_loss", "softmax",
          lambda rng, edge=None: (_logits(rng, _dims(rng, 2, edge), edge),),

@@ -16,8 +16,7 @@ from bpcourse.check import TASKS
 from bpcourse.grade import CHECK_CALL, masters_in, task_names
 
 pytestmark = [pytest.mark.jupyter, pytest.mark.xdist_group("nbgrader")]  # kernels, one worker
-nbgrader = pytest.importorskip("nbgrader")
-from nbgrader.utils import determine_grade  # noqa: E402
+determine_grade = pytest.importorskip("nbgrader.utils").determine_grade
 
 BIN = Path(sys.executable).parent
 ASSIGNMENT = "ps1"
