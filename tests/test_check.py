@@ -603,3 +603,22 @@ def test_a_finite_difference_answer_earns_nothing(tmp_path, name):
     report = graded(tmp_path, name, central_differences(name))
     assert report["points"] == 0 and report["cause"] == "finite_difference", report
     assert "as a finite-difference estimate" in report["message"]
+
+
+def test_check_raises_on_request_for_nbgrader(monkeypatch, capsys):
+    """nbgrader's autograde scores a grade cell by whether it raised: with raises=True, or with
+    BPCOURSE_CHECK_RAISES=1 in the environment, a failed check raises CheckFailed."""
+    from bpcourse.check import CheckFailed
+    with pytest.raises(CheckFailed, match="tanh_grad: result"):
+        check("tanh_grad", lambda z: z, raises=True)
+    assert check("tanh_grad", ref("tanh_grad"), raises=True)
+    def unfinished(z):
+        raise NotImplementedError("fill in tanh_grad")
+
+    monkeypatch.setenv("BPCOURSE_CHECK_RAISES", "1")
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        check("tanh_grad", unfinished)
+    assert not check("tanh_grad", lambda z: z, raises=False)
+    monkeypatch.setenv("BPCOURSE_CHECK_RAISES", "0")
+    assert not check("tanh_grad", lambda z: z)
+    capsys.readouterr()
