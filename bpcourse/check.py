@@ -7,7 +7,12 @@ take finite differences of a given forward function, or test properties. A wrong
 message naming it, its first wrong entry with the expected and the actual value, and the likely
 cause: a tag from ``CAUSES`` or "arity", "error", "threshold", "values".
 
-What the grader (``bpcourse.grade``) relies on: ``task.make_inputs(rng)`` returns the arguments
+Every case has sizes that differ from each other (a W that needs a transpose cannot pass by being
+square); after the first, random case come the task's ``edges`` (``EDGES``): a batch of one row, a
+width of 1, inputs exactly at a kink, logits of +-800. Gradients must agree to ``TOL``: an answer
+that agrees only to about 1e-6, as a finite-difference estimate does, fails, and is told why.
+
+What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n argument tuples
 (numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
 an array or a number, or a tuple of them (lists are not tuples); ``task.compare(args,
 task.expected(*args), got)`` returns a ``Result`` and is pure.
@@ -15,6 +20,8 @@ task.expected(*args), got)`` returns a ``Result`` and is pure.
 import copy
 import math
 import operator
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -22,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from bplib import data
-from bplib.engine import Value
+from bplib.engine import LARGEST_EXP, VJP_RULES, Value
 from bplib.gradcheck import numerical_gradient, rel_error
 from bplib.init import as_rng
 from bplib.layers import LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh, sigmoid
@@ -37,6 +44,20 @@ CAUSES = {
     "bias_not_summed": "sum it over the batch (axis=0): the bias was added to every row",
     "not_finite": "it holds nan or inf: an overflow? (exp of a large number: subtract the max)",
 }
+# The cases after the first, random one, by name: what inputs a right answer must survive.
+EDGES = {
+    "one_row": "when the batch has one row",
+    "width_1": "when a width is 1",
+    "kink": "where an input is exactly 0, at the kink (the course takes the slope there from the "
+            "left, as bplib does: ReLU'(0) = 0, LeakyReLU'(0) = alpha)",
+    "logits_800": "when logits reach +-800",
+}
+# Measured on 30 cases of each gradient task: the masters agree with the oracles to 8e-16 at
+# worst; central differences at the usual step 1e-6 to 4e-12 at best, and with the step tuned to
+# each case to 2e-13 (a scalar), 3e-12 on arrays. Only for a linear map (linear_backward,
+# mul_rule) do differences with a large step agree to 1e-15: those pass.
+TOL = 1e-13
+FD_TOL = 1e-4  # between TOL and this: a finite-difference estimate (or float32 arithmetic)
 
 
 @dataclass
@@ -59,8 +80,11 @@ class Result:
 class Task:
     """One graded task. ``expected(*args)`` returns a tuple, one entry per name in ``outputs``;
     ``variants(expected, *args)`` lists classic mistakes as (cause, hint or None, outputs);
-    ``batch(*args)`` is N, to recognise mean versus sum; ``hint`` is the advice when nothing more
-    specific fits. ``compare`` defaults to ``compare_outputs``."""
+    ``batch(*args)`` is N, to recognise mean versus sum and a batch of one row; ``edges`` name
+    the cases after the first (``EDGES``), ``make_inputs(rng, edge)`` draws each; ``hint`` is the
+    advice when nothing more specific fits; ``gradient``: the outputs are analytic gradients, so
+    an answer agreeing to finite-difference accuracy only is called such. ``compare`` defaults
+    to ``compare_outputs``."""
 
     name: str
     notebook: str
@@ -71,7 +95,9 @@ class Task:
     variants: Callable | None = None
     batch: Callable | None = None
     hint: str = ""
-    tol: float = 1e-6
+    tol: float = TOL
+    edges: tuple = ("one_row", "width_1")
+    gradient: bool = True
     as_tuple: bool = False  # one output, returned as a 1-tuple (engine rules)
     compare: Callable | None = None
     points: int = 1
@@ -80,9 +106,29 @@ class Task:
         if self.compare is None:
             self.compare = lambda args, expected, got: compare_outputs(self, args, expected, got)
 
+    def draw(self, rng, n):
+        """n argument tuples: a random case, then one case per edge (in turn, if n > 3)."""
+        edges = [None] + [self.edges[i % len(self.edges)] for i in range(n - 1)] \
+            if self.edges else [None] * n
+        return [self.make_inputs(rng, edge) for edge in edges[:n]]
 
-def _fail(task, text, cause):
-    return Result(False, f"{task.name}: {text}", cause)
+
+def _fail(task, text, cause, args=None):
+    edge = _edge_of(task, args) if args is not None else None
+    return Result(False, f"{task.name}: " + (f"fails {EDGES[edge]}: " if edge else "") + text,
+                  cause)
+
+
+def _edge_of(task, args):
+    """The edge of the task's that the inputs ``args`` stand on (a key of ``EDGES``), or None."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
+    found = [edge for edge, there in [
+        ("logits_800", any(np.abs(a).max() > LARGEST_EXP for a in floats)),
+        ("kink", any((a == 0).any() for a in floats)),
+        ("one_row", task.batch is not None and task.batch(*args) == 1),
+        ("width_1", any(1 in a.shape for a in arrays))] if there and edge in task.edges]
+    return found[0] if found else None
 
 
 def _close(g, e, tol):
@@ -107,7 +153,7 @@ def compare_outputs(task, args, expected, got):
         n = f"{len(got)} values" if isinstance(got, tuple) else "None" if got is None else \
             f"a {type(got).__name__}"
         want = f"a tuple of {len(names)}: {', '.join(names)}" if multi else f"one, {names[0]}"
-        return _fail(task, f"returned {n}; expected {want}", "arity")
+        return _fail(task, f"returned {n}; expected {want}", "arity", args)
     got = got if multi else (got,)
     for i in range(len(names)):
         g, e = np.asarray(got[i], dtype=float), np.asarray(expected[i], dtype=float)
@@ -124,10 +170,15 @@ def _diagnose(task, args, expected, i, g, e):
         detail = (f"{name} has shape {g.shape}; expected {e.shape}" if g.shape != e.shape
                   else _first_wrong(name, g, e, tol))
         hint = hint or CAUSES.get(cause, "").format(N=N) or task.hint
-        return _fail(task, detail + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cause)
+        return _fail(task, detail + (f". {hint[0].upper()}{hint[1:]}" if hint else ""), cause,
+                     args)
 
     if not np.all(np.isfinite(g)):
         return fail("not_finite")
+    if task.gradient and g.shape == e.shape and rel_error(g, e) < FD_TOL:
+        return _fail(task, f"{name} agrees only to {rel_error(g, e):.0e}, as a finite-difference "
+                           "estimate (or float32 arithmetic) does; the task asks for the analytic "
+                           "gradient", "finite_difference", args)
     for cause, hint, outs in task.variants(expected, *args) if task.variants else []:
         if _close(g, np.asarray(outs[i], dtype=float), tol):
             return fail(cause, hint)
@@ -154,7 +205,7 @@ def run_task(name, fn, rng=None, cases=3, extra_cases=()):
     hard-coded answer fails), then on ``extra_cases`` (argument tuples, e.g. an instructor's).
     Returns the first failing Result, or a passing one; never raises for the learner's bugs."""
     task, rng = TASKS[name], as_rng(rng)
-    inputs = [task.make_inputs(rng) for _ in range(cases)] + [tuple(a) for a in extra_cases]
+    inputs = task.draw(rng, cases) + [tuple(a) for a in extra_cases]
     for args in inputs:
         expected = task.expected(*args)
         try:
@@ -165,27 +216,41 @@ def run_task(name, fn, rng=None, cases=3, extra_cases=()):
             todo = str(err) or f"fill in {task.function}"
             return _fail(task, f"not implemented yet: {todo}", "error")
         except Exception as err:
-            return _fail(task, f"{task.function} raised {type(err).__name__}: {err}", "error")
+            shapes = ", ".join(str(a.shape) for a in args if isinstance(a, np.ndarray))
+            return _fail(task, f"{task.function} raised {type(err).__name__}: {err}"
+                         + (f" (arrays of shapes {shapes})" if shapes else ""), "error", args)
         try:
             result = task.compare(args, expected, got)
         except (TypeError, ValueError) as err:
             return _fail(task, f"cannot read what {task.function} returned: {err}", "values")
         if not result.passed:
             return result
-    return Result(True, f"{name}: correct on {len(inputs)} random cases", None)
+    return Result(True, f"{name}: correct on {len(inputs)} cases", None)
 
 
 _RESULTS = {}
 
 
-def check(name, fn):
-    """Check the learner's function ``fn`` on task ``name``: print one line, ✅ or ❌ and the
-    message, and remember it for ``progress()``. Returns the Result (true when passed; a notebook
-    does not echo it). Never raises for a wrong or unfinished ``fn``."""
+class CheckFailed(AssertionError):
+    """What ``check(..., raises=True)`` raises for a failed task (nbgrader's autograder tests
+    raise AssertionError)."""
+
+
+def check(name, fn, raises=None):
+    """Check the learner's function ``fn`` on task ``name``: print one line, ✅ (to stdout) or ❌
+    and the message (to stderr: nbgrader's autograde scores a grade cell with stderr 0), and
+    remember it for ``progress()``. Returns the Result (true when passed; a notebook does not
+    echo it). Never raises for a wrong or unfinished ``fn``, unless ``raises`` (None: whether the
+    environment variable BPCOURSE_CHECK_RAISES is 1), which raises ``CheckFailed``."""
     result = run_task(name, fn) if name in TASKS else Result(
         False, f"{name}: no such task; expected one of {sorted(TASKS)}", "error")
     _RESULTS[name] = result
-    print(("✅ " if result.passed else "❌ ") + result.message)
+    print(("✅ " if result.passed else "❌ ") + result.message,
+          file=sys.stdout if result.passed else sys.stderr)
+    if raises is None:
+        raises = os.environ.get("BPCOURSE_CHECK_RAISES") == "1"
+    if raises and not result.passed:
+        raise CheckFailed(result.message)
     return result
 
 
@@ -211,8 +276,25 @@ def progress(notebook=None):
 
 
 # ---- oracles: bplib's layers, losses and engine; finite differences; properties -------------
-def _dims(rng, k, low=2, high=6):
-    return [int(n) for n in rng.integers(low, high + 1, size=k)]
+def _dims(rng, k, edge=None, low=2, high=7):
+    """k sizes, the batch N first, no two equal (so no matrix is square by chance); the edge
+    "one_row" makes N 1, "width_1" the next size."""
+    dims = [int(n) for n in rng.permutation(np.arange(low, high + 1))[:k]]
+    dims[0], dims[1] = (1 if edge == "one_row" else dims[0]), (1 if edge == "width_1" else dims[1])
+    return dims
+
+
+def _at_kinks(rng, z):
+    """z with about a third of its entries, the first included, exactly 0."""
+    z[rng.random(z.shape) < 0.3] = 0.0
+    z.flat[0] = 0.0
+    return z
+
+
+def _logits(rng, shape, edge):
+    """Random logits; the edge "logits_800" shifts every row by +800 or -800, in turn."""
+    z = 3 * rng.standard_normal(shape)
+    return z + 800.0 * (-1.0) ** np.arange(shape[0])[:, None] if edge == "logits_800" else z
 
 
 def _linear(W, b=0.0):
@@ -251,21 +333,30 @@ def _mlp(X, y, *params, act=ReLU, at_a=False):
 
 
 def _mlp_inputs(n_layers, scale=1.0):
-    def make(rng):
-        sizes, N = _dims(rng, n_layers + 1), int(rng.integers(4, 9))
+    """(X, y, W1, b1, ...); the edge "kink" zeroes X's first row and half of b1 and b2, whose
+    other entries it makes negative, so that z1 and z2 hold exact zeros in that row."""
+    def make(rng, edge=None):
+        N, *sizes = _dims(rng, n_layers + 2, edge)
         params = [p for m, n in zip(sizes[:-1], sizes[1:]) for p in (
             scale * rng.standard_normal((m, n)) / math.sqrt(m), 0.1 * rng.standard_normal(n))]
-        return (rng.standard_normal((N, sizes[0])), rng.integers(0, sizes[-1], N), *params)
+        X = rng.standard_normal((N, sizes[0]))
+        if edge == "kink":
+            X[0] = 0.0
+            for b in params[1:4:2]:
+                b[...] = -np.abs(b) * (np.arange(b.size) % 2)
+        return (X, rng.integers(0, sizes[-1], N), *params)
     return make
 
 
 def _rule(op, n):
-    """Inputs (g, out, *xs) for the engine rule of ``op`` with n inputs, and the oracle: g times
-    op's central differences (the chain rule with the upstream gradient g)."""
-    def make(rng):
+    """Inputs (g, out, *xs) for the engine rule of ``op`` (a key of bplib's ``VJP_RULES``) with
+    n inputs, and the oracle: bplib's rule."""
+    fn = {"*": operator.mul, "tanh": math.tanh}[op]
+
+    def make(rng, edge=None):
         xs = [float(v) for v in rng.uniform(0.5, 2.0, n) * rng.choice([-1.0, 1.0], n)]
-        return (float(rng.standard_normal()), op(*xs), *xs)
-    return make, lambda g, out, *xs: tuple(g * numerical_gradient(lambda v: op(*v), np.array(xs)))
+        return (float(rng.standard_normal()), fn(*xs), *xs)
+    return make, lambda g, out, *xs: VJP_RULES[op](g, out, *xs)
 
 
 def _tiny(x, y_true, w1, b1, w2, b2):
@@ -323,98 +414,106 @@ def _deep(dout, X, Ws, at_a=False):
     return (_run([m for W in Ws for m in (_linear(W), Tanh())], X, dout, at_a=at_a),)
 
 
-def _big_row(logits):
-    logits[0] += 1000.0  # a naive exp overflows on this row
-    return logits
 
+def _rows(*args):
+    """N, the rows of the first argument: the batch."""
+    return len(args[0])
 
 
 TASKS = {t.name: t for t in [
     # 01 the forward pass: activations and their derivatives
     Task("sigmoid_grad", "01_forward_pass", "sigmoid_grad",
-         lambda rng: (3 * rng.standard_normal(_dims(rng, 2)),),
-         lambda z: (_slope(Sigmoid(), z),),
+         lambda rng, edge=None: (3 * rng.standard_normal(_dims(rng, 2, edge)),),
+         lambda z: (_slope(Sigmoid(), z),), batch=_rows,
          variants=lambda e, z: [("fprime_of_a", None, (_slope(Sigmoid(), sigmoid(z)),))]),
     Task("tanh_grad", "01_forward_pass", "tanh_grad",
-         lambda rng: (2 * rng.standard_normal(_dims(rng, 2)),),
-         lambda z: (_slope(Tanh(), z),),
+         lambda rng, edge=None: (2 * rng.standard_normal(_dims(rng, 2, edge)),),
+         lambda z: (_slope(Tanh(), z),), batch=_rows,
          variants=lambda e, z: [("fprime_of_a", None, (_slope(Tanh(), np.tanh(z)),))]),
     Task("leaky_relu_grad", "01_forward_pass", "leaky_relu_grad",
-         lambda rng: (rng.choice([-1, 1], _dims(rng, 2)) * rng.uniform(0.1, 3),
-                      float(rng.uniform(0.01, 0.3))),
-         lambda z, alpha: (_slope(LeakyReLU(alpha), z),), hint="for z < 0 the slope is alpha"),
+         lambda rng, edge=None: (
+             (lambda z: _at_kinks(rng, z) if edge == "kink" else z)(
+                 rng.choice([-1, 1], _dims(rng, 2, edge)) * rng.uniform(0.1, 3)),
+             float(rng.uniform(0.01, 0.3))),
+         lambda z, alpha: (_slope(LeakyReLU(alpha), z),), batch=_rows, edges=("kink", "one_row"),
+         hint="for z <= 0 the slope is alpha"),
     # 02 loss: a stable softmax; softmax cross-entropy and its gradient
     Task("softmax", "02_loss", "softmax",
-         lambda rng: (_big_row(3 * rng.standard_normal(_dims(rng, 2))),),
-         lambda logits: (softmax(logits),),
+         lambda rng, edge=None: (_logits(rng, _dims(rng, 2, edge), edge),),
+         lambda logits: (softmax(logits),), batch=_rows, edges=("logits_800", "one_row"),
+         gradient=False,
          variants=lambda e, logits: [("values", "normalise each row (axis=1, keepdims=True), "
                                                 "not each column", (softmax(logits.T).T,))]),
     Task("softmax_ce", "02_loss", "softmax_ce",
-         lambda rng: (lambda N, C: (_big_row(3 * rng.standard_normal((N, C))),
-                                    rng.integers(0, C, N)))(*_dims(rng, 2, 3)),
-         softmax_cross_entropy, outputs=("loss", "dlogits"), batch=lambda z, y: len(z),
+         lambda rng, edge=None: (lambda N, C: (_logits(rng, (N, C), edge),
+                                               rng.integers(0, C, N)))(*_dims(rng, 2, edge, 3)),
+         softmax_cross_entropy, outputs=("loss", "dlogits"), batch=_rows,
+         edges=("logits_800", "one_row"),
          variants=lambda e, z, y: [("values", "subtract 1 at each row's label: (p - Y) / N",
                                     (e[0], softmax(z) / len(z)))]),
     # 03 the chain rule: by hand, and backward rules of the scalar engine
     Task("tiny_backprop", "03_chain_rule", "tiny_backprop",
-         lambda rng: tuple(float(v) for v in rng.uniform(-2, 2, 6)), _tiny,
-         outputs=("dw1", "db1", "dw2", "db2")),
-    Task("engine_mul_rule", "03_chain_rule", "mul_rule", *_rule(operator.mul, 2),
-         outputs=("grad_a", "grad_b"),
+         lambda rng, edge=None: tuple(float(v) for v in rng.uniform(-2, 2, 6)), _tiny,
+         outputs=("dw1", "db1", "dw2", "db2"), edges=()),
+    Task("engine_mul_rule", "03_chain_rule", "mul_rule", *_rule("*", 2),
+         outputs=("grad_a", "grad_b"), edges=(),
          variants=lambda e, g, out, a, b: [("values", "the gradients are swapped: d(a*b)/da is b",
                                             e[::-1])]),
-    Task("engine_tanh_rule", "03_chain_rule", "tanh_rule", *_rule(math.tanh, 1),
-         outputs=("grad_a",), as_tuple=True,
+    Task("engine_tanh_rule", "03_chain_rule", "tanh_rule", *_rule("tanh", 1),
+         outputs=("grad_a",), as_tuple=True, edges=(),
          variants=lambda e, g, out, a: [("fprime_of_a", "that is tanh'(out); 1 - out**2 is "
                                          "tanh'(a), the slope at the input",
-                                         _rule(math.tanh, 1)[1](g, None, out))]),
+                                         VJP_RULES["tanh"](g, math.tanh(out), out))]),
     # 04 backprop in matrix form: one layer, two and three layers, numerical gradients
     Task("linear_backward", "04_backprop_matrix", "linear_backward",
-         lambda rng: (lambda N, D, M: (rng.standard_normal((N, M)), rng.standard_normal((N, D)),
-                                       rng.standard_normal((D, M))))(*_dims(rng, 3)),
+         lambda rng, edge=None: (lambda N, D, M: (
+             rng.standard_normal((N, M)), rng.standard_normal((N, D)),
+             rng.standard_normal((D, M))))(*_dims(rng, 3, edge)),
          lambda dout, X, W: (lambda lin: (_run([lin], X, dout), lin.W.grad, lin.b.grad))(
              _linear(W)),
          outputs=("dX", "dW", "db"), batch=lambda dout, X, W: len(X)),
     Task("mlp2_backward", "04_backprop_matrix", "mlp2_backward", _mlp_inputs(2, scale=2.0),
          lambda *args: _mlp(*args, act=Sigmoid), outputs=("dW1", "db1", "dW2", "db2"),
-         batch=lambda X, *rest: len(X),
+         batch=_rows,
          variants=lambda e, *args: [("fprime_of_a", None, _mlp(*args, act=Sigmoid, at_a=True))]),
     Task("mlp3_backward", "04_backprop_matrix", "mlp3_backward", _mlp_inputs(3), _mlp,
-         outputs=("dW1", "db1", "dW2", "db2", "dW3", "db3"), batch=lambda X, *rest: len(X),
-         points=2),
+         outputs=("dW1", "db1", "dW2", "db2", "dW3", "db3"), batch=_rows,
+         edges=("kink", "one_row"), points=2),
     Task("numerical_grad", "04_backprop_matrix", "numerical_dW",
-         lambda rng: (lambda N, D, C: (rng.standard_normal((D, C)), rng.standard_normal((N, D)),
-                                       rng.integers(0, C, N), float(rng.choice([1e-3, 1e-4]))))(
-             *_dims(rng, 3)),
+         lambda rng, edge=None: (lambda N, D, C: (
+             rng.standard_normal((D, C)), rng.standard_normal((N, D)), rng.integers(0, C, N),
+             float(rng.choice([1e-3, 1e-4]))))(*_dims(rng, 3, edge)),
          lambda W, X, y, eps: (numerical_gradient(
              lambda W_: softmax_cross_entropy(X @ W_, y)[0], W.copy(), eps=eps),),
-         outputs=("dW",), variants=lambda e, *args: [
+         outputs=("dW",), batch=lambda W, X, y, eps: len(X), tol=1e-6, gradient=False,
+         variants=lambda e, *args: [
              ("values", "divide by 2 * eps, the distance from W - eps to W + eps", (2 * e[0],))],
          hint="central differences (f(x + eps) - f(x - eps)) / (2 eps), one entry at a time, "
               "putting x[i] back after each"),
     # 05 training: the loop on y = 2x + 1
     Task("fit_line", "05_training", "fit_line",
-         lambda rng: (*data.line(int(rng.integers(40, 101)), 0.1, int(rng.integers(2**31))),
-                      0.1, 200),
+         lambda rng, edge=None: (
+             *data.line(int(rng.integers(40, 101)), 0.1, int(rng.integers(2**31))), 0.1, 200),
          lambda X, y, lr, steps: tuple(np.linalg.lstsq(np.column_stack([X, np.ones_like(X)]),
                                                        y[:, 0], rcond=None)[0]),
-         compare=_compare_fit, points=2),
+         compare=_compare_fit, edges=(), points=2),
     # 06 vanishing gradients: He initialisation; a product of Jacobians
     Task("he_init", "06_vanishing_gradients", "he_normal",
-         lambda rng: tuple(int(n) for n in rng.integers([200, 30, 0], [400, 80, 2**31])),
-         lambda fan_in, fan_out, seed: (math.sqrt(2 / fan_in),), compare=_compare_he),
+         lambda rng, edge=None: tuple(int(n) for n in rng.integers([200, 30, 0], [400, 80, 2**31])),
+         lambda fan_in, fan_out, seed: (math.sqrt(2 / fan_in),), compare=_compare_he, edges=()),
     Task("deep_tanh_backward", "06_vanishing_gradients", "deep_tanh_backward",
-         lambda rng: (lambda N, d, L: (rng.standard_normal((N, d)), rng.standard_normal((N, d)),
-                                       rng.standard_normal((L, d, d)) / math.sqrt(d)))(
-             *_dims(rng, 3, 3)),
-         _deep, outputs=("dX",),
+         lambda rng, edge=None: (lambda N, d, L: (
+             rng.standard_normal((N, d)), rng.standard_normal((N, d)),
+             rng.standard_normal((L, d, d)) / math.sqrt(d)))(*_dims(rng, 3, edge, 3)),
+         _deep, outputs=("dX",), batch=_rows,
          variants=lambda e, *args: [("fprime_of_a", None, _deep(*args, at_a=True))]),
     # 07 residual connections: the input used twice
     Task("residual_backward", "07_resnet_skips", "residual_backward",
-         lambda rng: (lambda N, d: (rng.standard_normal((N, d)), rng.standard_normal((N, d)),
-                                    rng.standard_normal((d, d)) / math.sqrt(d),
-                                    0.1 * rng.standard_normal(d)))(*_dims(rng, 2, 3)),
-         _residual, outputs=("dX", "dW", "db"), batch=lambda dout, X, W, b: len(X),
+         lambda rng, edge=None: (lambda N, d: (
+             rng.standard_normal((N, d)), rng.standard_normal((N, d)),
+             rng.standard_normal((d, d)) / math.sqrt(d), 0.1 * rng.standard_normal(d)))(
+                 *_dims(rng, 2, edge, 3)),
+         _residual, outputs=("dX", "dW", "db"), batch=_rows,
          variants=lambda e, dout, X, W, b: [
              ("values", "X is used twice: add dout (the skip)", _residual(dout, X, W, b, False)),
              ("values", "add what comes back through the branch", (dout, *e[1:])),

@@ -396,7 +396,7 @@ class Grader:
     def cases(self, submission, name):
         digest = hashlib.sha256(f"{self.seed}/{submission}/{name}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest, "big"))
-        drawn = [(self.tasks[name].make_inputs(rng), False) for _ in range(RANDOM_CASES)]
+        drawn = [(args, False) for args in self.tasks[name].draw(rng, RANDOM_CASES)]
         return drawn + [(tuple(args), True) for args in self.hidden.get(name, [])]
 
     def run_cells(self, kernel, nb, event, timeout):

@@ -12,6 +12,7 @@ import pytest
 
 from book import ROOT
 from bpcourse.check import TASKS, check, passed, progress, run_task, tasks_of
+from bplib.gradcheck import numerical_gradient
 from bplib.losses import softmax, softmax_cross_entropy
 
 EXERCISES = ROOT / "exercises"
@@ -361,8 +362,8 @@ def test_learner_exceptions_are_reported_not_raised(name):
 
     result = run_task(name, broken)
     assert (result.passed, result.cause) == (False, "error")
-    assert result.message == (f"{name}: {TASKS[name].function} raised ValueError: shapes (3,4) "
-                              "and (5,6) not aligned")
+    assert result.message.startswith(f"{name}: {TASKS[name].function} raised ValueError: shapes "
+                                     "(3,4) and (5,6) not aligned")
     result = run_task(name, unfinished)
     assert result.cause == "error" and "not implemented yet" in result.message
 
@@ -417,7 +418,7 @@ def test_extra_cases_are_run():
     X = np.arange(6.0).reshape(3, 2)
     dout, W = np.ones((3, 2)), np.eye(2)
     assert run_task("linear_backward", ref("linear_backward"), cases=0,
-                    extra_cases=[(dout, X, W)]).message.endswith("correct on 1 random cases")
+                    extra_cases=[(dout, X, W)]).message.endswith("correct on 1 cases")
 
     def right_on_random_inputs_only(dout, X, W):
         return ref("linear_backward")(dout, X, W) if X[0, 0] != 0 else (dout, X, W)
@@ -432,10 +433,11 @@ def test_check_prints_records_and_progress_lists(capsys):
     assert not check("tanh_grad", lambda z: z)
     assert not check("no_such_task", ref("tanh_grad"))
     assert passed("sigmoid_grad") and not passed("tanh_grad")
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("✅ sigmoid_grad: correct")
-    assert lines[1].startswith("❌ tanh_grad: result[0, 0]: expected")
-    assert lines[2].startswith("❌ no_such_task: no such task")
+    printed = capsys.readouterr()
+    assert printed.out.startswith("✅ sigmoid_grad: correct") and printed.out.count("\n") == 1
+    failed = printed.err.splitlines()  # nbgrader's autograde scores a cell with stderr 0
+    assert failed[0].startswith("❌ tanh_grad: result[0, 0]: expected")
+    assert failed[1].startswith("❌ no_such_task: no such task")
     progress("01_forward_pass")
     table = capsys.readouterr().out.splitlines()
     assert table == ["✅ sigmoid_grad", "❌ tanh_grad", "·  leaky_relu_grad (not run)",
@@ -450,3 +452,173 @@ def test_checks_never_print_warnings(capsys):
         result = run_task("softmax", naive_softmax, rng=0)
     assert result.cause == "not_finite" and caught == []
     assert capsys.readouterr().err == ""
+
+
+# ---- edges: one row, width 1, exact zeros at kinks, logits of +-800; finite differences ------
+def leaky_at_zero_is_one(z, alpha):
+    return np.where(z >= 0, 1.0, alpha)
+
+
+def mlp3_relu_prime_at_zero_is_one(X, y, W1, b1, W2, b2, W3, b3):
+    """ReLU'(0) taken as 1 (z >= 0): bplib and the course take 0."""
+    z1 = X @ W1 + b1
+    a1 = np.maximum(z1, 0)
+    z2 = a1 @ W2 + b2
+    a2 = np.maximum(z2, 0)
+    delta3 = (softmax(a2 @ W3 + b3) - np.eye(W3.shape[1])[y]) / len(X)
+    delta2 = (delta3 @ W3.T) * (z2 >= 0)
+    delta1 = (delta2 @ W2.T) * (z1 >= 0)
+    return X.T @ delta1, delta1.sum(0), a1.T @ delta2, delta2.sum(0), a2.T @ delta3, delta3.sum(0)
+
+
+def linear_squeezed(dout, X, W):
+    """Squeezes the batch: (1, M) becomes (M,)."""
+    dout, X = np.squeeze(dout), np.squeeze(X)
+    return dout @ W.T, X.T @ dout, dout.sum(axis=0)
+
+
+def linear_dW_squeezed(dout, X, W):
+    """Squeezes dW: (1, M) becomes (M,) when X has one column."""
+    return dout @ W.T, np.squeeze(X.T @ dout), dout.sum(axis=0)
+
+
+def sigmoid_grad_squeezed(z):
+    s = sigmoid(np.squeeze(z))
+    return s * (1 - s)
+
+
+AT_ZERO, AT_800 = "where an input is exactly 0", "when logits reach +-800"
+ONE_ROW, WIDTH_1 = "when the batch has one row", "when a width is 1"
+EDGE_MISTAKES = [  # task, label, function, the words of its edge in the message
+    ("leaky_relu_grad", "slope 1 at 0", leaky_at_zero_is_one, AT_ZERO),
+    ("mlp3_backward", "ReLU'(0) = 1", mlp3_relu_prime_at_zero_is_one, AT_ZERO),
+    ("softmax", "no max subtracted", naive_softmax, AT_800),
+    ("softmax_ce", "no max subtracted", naive_softmax_ce, AT_800),
+    ("linear_backward", "squeezed batch", linear_squeezed, ONE_ROW),
+    ("sigmoid_grad", "squeezed batch", sigmoid_grad_squeezed, ONE_ROW),
+    ("linear_backward", "squeezed dW", linear_dW_squeezed, WIDTH_1),
+]
+
+
+class InProcessKernel:
+    """What bpcourse.grade.grade_task asks of a kernel, with the learner's function run here."""
+
+    def __init__(self, folder, function, fn):
+        self.folder, self.namespace = folder, {function: fn}
+
+    def run(self, code, timeout):
+        try:
+            with np.errstate(all="ignore"):  # as in a kernel: numpy's warnings are not errors
+                exec(code, self.namespace)
+            return "ok", ""
+        except Exception as err:
+            return "error", f"{type(err).__name__}: {err}"
+
+
+def graded(tmp_path, name, fn, seed=0):
+    """The grader's outcome for task ``name``: its cases as bpcourse.grade.Grader draws them,
+    the results through .npy files and the task's compare, as for a submission."""
+    from bpcourse.grade import Grader, grade_task
+    task = TASKS[name]
+    cases = Grader(TASKS, seed=seed).cases("learner.md", name)
+    return grade_task(InProcessKernel(tmp_path, task.function, fn), task, cases, lambda: 30.0)[0]
+
+
+@pytest.mark.parametrize("name,label,wrong,edge", EDGE_MISTAKES,
+                         ids=[f"{m[0]}-{m[1]}" for m in EDGE_MISTAKES])
+def test_an_edge_wrong_answer_fails_and_names_the_edge(tmp_path, name, label, wrong, edge):
+    """Right on random inputs, wrong on an edge: the check and the grader both fail it, without
+    instructor cases, and say on which edge."""
+    for seed in SEEDS:
+        assert run_task(name, wrong, rng=seed, cases=1).passed  # the random case alone
+        result = run_task(name, wrong, rng=seed)
+        assert not result.passed and result.message.startswith(f"{name}: fails {edge}"), \
+            (seed, result.message)
+        report = graded(tmp_path, name, wrong, seed)
+        assert report["points"] == 0 and not report["passed"], report
+        if report["cause"] is not None:  # what the kernel raised is reported as it is
+            assert edge in report["message"], report["message"]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_masters_pass_the_grader_on_the_edges(tmp_path, name):
+    assert graded(tmp_path, name, ref(name))["passed"]
+
+
+def test_each_case_after_the_first_stands_on_its_edge():
+    from bpcourse.check import _edge_of
+    for task in TASKS.values():
+        for seed in SEEDS:
+            cases = task.draw(np.random.default_rng(seed), 1 + 2 * len(task.edges))
+            assert [_edge_of(task, args) for args in cases] == \
+                [None] + list(task.edges) * 2, task.name
+    X, _, W1, b1, W2, b2, *_ = TASKS["mlp3_backward"].draw(np.random.default_rng(0), 2)[1]
+    z1 = X @ W1 + b1
+    z2 = np.maximum(z1, 0) @ W2 + b2
+    assert (z1 == 0).any() and (z2 == 0).any()
+
+
+def test_no_two_sizes_are_equal_so_an_untransposed_W_fails(tmp_path):
+    def square_W(dout, X, W):  # dout @ W where dout @ W.T is meant: runs only if W is square
+        return dout @ W, X.T @ dout, dout.sum(axis=0)
+
+    for seed in range(20):
+        result = run_task("linear_backward", square_W, rng=seed)
+        assert result.cause == "error" and "arrays of shapes" in result.message, result.message
+        assert graded(tmp_path, "linear_backward", square_W, seed)["points"] == 0
+
+
+def central_differences(name, eps=1e-5):
+    """An answer by central differences, at the step that suits these tasks best (measured)."""
+    def numeric(f, x, dout=None):
+        return numerical_gradient(f, x.copy(), dout, eps=eps)
+
+    def mlp2(X, y, W1, b1, W2, b2):
+        def loss(W1, b1, W2, b2):
+            return softmax_cross_entropy(sigmoid(X @ W1 + b1) @ W2 + b2, y)[0]
+        p = [W1, b1, W2, b2]
+        return tuple(numeric(lambda v, i=i: loss(*p[:i], v, *p[i + 1:]), p[i]) for i in range(4))
+
+    return {
+        "sigmoid_grad": lambda z: (sigmoid(z + eps) - sigmoid(z - eps)) / (2 * eps),
+        "tanh_grad": lambda z: (np.tanh(z + eps) - np.tanh(z - eps)) / (2 * eps),
+        "softmax_ce": lambda z, y: (softmax_cross_entropy(z, y)[0],
+                                    numeric(lambda v: softmax_cross_entropy(v, y)[0], z)),
+        "mlp2_backward": mlp2,
+        "residual_backward": lambda dout, X, W, b: (
+            numeric(lambda v: v + np.tanh(v @ W + b), X, dout),
+            numeric(lambda v: X + np.tanh(X @ v + b), W, dout),
+            numeric(lambda v: X + np.tanh(X @ W + v), b, dout)),
+    }[name]
+
+
+@pytest.mark.parametrize("name", ["sigmoid_grad", "tanh_grad", "softmax_ce", "mlp2_backward",
+                                  "residual_backward"])
+def test_a_finite_difference_answer_earns_nothing(tmp_path, name):
+    for seed in SEEDS:
+        result = run_task(name, central_differences(name), rng=seed)
+        assert result.cause == "finite_difference", result.message
+        assert re.search(r"agrees only to \de-\d\d, as a finite-difference", result.message)
+        assert "the task asks for the analytic gradient" in result.message
+    report = graded(tmp_path, name, central_differences(name))
+    assert report["points"] == 0 and report["cause"] == "finite_difference", report
+    assert "as a finite-difference estimate" in report["message"]
+
+
+def test_check_raises_on_request_for_nbgrader(monkeypatch, capsys):
+    """nbgrader's autograde scores a grade cell by whether it raised: with raises=True, or with
+    BPCOURSE_CHECK_RAISES=1 in the environment, a failed check raises CheckFailed."""
+    from bpcourse.check import CheckFailed
+    with pytest.raises(CheckFailed, match="tanh_grad: result"):
+        check("tanh_grad", lambda z: z, raises=True)
+    assert check("tanh_grad", ref("tanh_grad"), raises=True)
+    def unfinished(z):
+        raise NotImplementedError("fill in tanh_grad")
+
+    monkeypatch.setenv("BPCOURSE_CHECK_RAISES", "1")
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        check("tanh_grad", unfinished)
+    assert not check("tanh_grad", lambda z: z, raises=False)
+    monkeypatch.setenv("BPCOURSE_CHECK_RAISES", "0")
+    assert not check("tanh_grad", lambda z: z)
+    capsys.readouterr()
