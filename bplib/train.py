@@ -6,8 +6,9 @@ early, without an update for that step, when the loss or the gradient norm stops
 number or the loss grows past ``1e6`` times the first loss, and says so in
 ``History.diverged_at`` and, in words, in ``History.stopped``. It neither raises nor warns
 then: diverging (a learning rate too large) is a lesson the chapters show on purpose. A
-one-line progress bar is written to stderr unless the environment variable
-``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book builds stay quiet).
+one-line progress bar is written to stderr for a run that lasts over a second, unless the
+environment variable ``BPLIB_NO_PROGRESS`` is set (the Makefile and the tests set it, so book
+builds stay quiet).
 """
 import os
 import sys
@@ -80,15 +81,18 @@ def accuracy(model, X, y):
 
 
 class _Progress:
-    """``fit [#####.....] 40/80 steps, loss 0.3123`` on stderr, redrawn in place at most 10 times
-    a second (and at the end); nothing at all when ``show`` is false."""
+    """``fit [#####.....] 40/80 steps, loss 0.3123`` on stderr for a run long enough to need it:
+    first drawn once the run has taken a second, then redrawn in place at most 10 times a second
+    and at the end. A shorter run, or ``show`` false, draws nothing."""
 
     def __init__(self, total, show):
-        self.total, self.show, self.drawn = total, show, 0.0
+        self.total, self.show, self.start, self.drawn = total, show, time.monotonic(), None
 
     def update(self, done, loss, final=False):
-        if self.show and (final or time.monotonic() - self.drawn > 0.1):
-            self.drawn, filled = time.monotonic(), 20 * done // self.total
+        now, last = time.monotonic(), self.drawn
+        due = (now - self.start >= 1 and not final) if last is None else (final or now - last > 0.1)
+        if self.show and due:
+            self.drawn, filled = now, 20 * done // self.total
             sys.stderr.write(f"\rfit [{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total} "
                              f"steps, loss {loss:.4g}" + ("\n" if final else ""))
 

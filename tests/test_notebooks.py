@@ -64,3 +64,24 @@ def test_student_version_runs_and_every_check_says_not_implemented(path):
     for name in tasks:
         assert f"❌ {name}: not implemented yet" in printed, printed
     assert f"0 of {len(tasks)} tasks passed" in printed, printed
+
+
+def test_progress_bars_show_only_for_runs_that_need_one(monkeypatch):
+    """Chapter 5 run as a learner runs it (bars on): a bar only for a run that lasted a second,
+    drawn in place, so no cell shows more than one line per long run; the 120 one-step fits of the
+    descent-path cell show none (136 bars in the chapter before)."""
+    monkeypatch.delenv("BPLIB_NO_PROGRESS", raising=False)
+    path = ROOT / "chapters" / "05_training.md"
+    nb = jupytext.read(path)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            kernel_manager_class=IPCKernelManager,
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    bars = {}
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stderr":
+                assert out.text.startswith("\rfit ["), out.text  # nothing else on stderr
+                bars[index] = bars.get(index, 0) + out.text.count("\n")
+    descent = next(i for i, c in enumerate(nb.cells) if "paths[f\"lr {lr}\"]" in c.source)
+    assert descent not in bars
+    assert sum(bars.values()) <= 10, bars

@@ -1,5 +1,6 @@
 """bplib.train: fit learns what it should, records what it did, stops when training blows up,
 and backs the claims chapter 5 (and the learning-rate lab) make about learning rates."""
+import time
 import warnings
 
 import numpy as np
@@ -150,19 +151,29 @@ def test_clip_caps_the_step_but_records_the_norm_before_clipping(line):
     assert np.linalg.norm(after - before) == pytest.approx(0.1 * 1.0)
 
 
-def test_progress_bar_follows_the_environment(line, capsys, monkeypatch):
+class _Slow(Linear):
+    """A Linear whose forward pass takes 0.3 s: five steps make a run long enough for a bar."""
+
+    def forward(self, X):
+        time.sleep(0.3)
+        return super().forward(X)
+
+
+def test_progress_bar_shows_for_long_runs_and_follows_the_environment(line, capsys, monkeypatch):
     X, y = line
 
-    def bar_text(**kwargs):
-        train.fit(Linear(1, 1, rng=0), X, y, loss="mse", steps=5, **kwargs)
+    def bar_text(layer=_Slow, **kwargs):
+        train.fit(layer(1, 1, rng=0), X, y, loss="mse", steps=5, **kwargs)
         return capsys.readouterr().err
 
     monkeypatch.setenv("BPLIB_NO_PROGRESS", "1")
     assert bar_text() == ""
     assert "5/5" in bar_text(progress=True)
     monkeypatch.delenv("BPLIB_NO_PROGRESS")
-    assert "5/5" in bar_text()
+    text = bar_text()
+    assert "5/5" in text and text.endswith("\n") and text.count("\n") == 1
     assert bar_text(progress=False) == ""
+    assert bar_text(Linear) == "" and bar_text(Linear, progress=True) == ""  # over in a moment
 
 
 def test_accuracy_and_predict_use_eval_mode_and_restore_it():
