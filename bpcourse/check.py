@@ -236,16 +236,19 @@ class CheckFailed(AssertionError):
     raise AssertionError)."""
 
 
+VERDICT = {True: "✅ passed", False: "❌ failed"}  # signs with words: not all fonts have the signs
+
+
 def check(name, fn, raises=None):
-    """Check the learner's function ``fn`` on task ``name``: print one line, ✅ (to stdout) or ❌
-    and the message (to stderr: nbgrader's autograde scores a grade cell with stderr 0), and
+    """Check the learner's function ``fn`` on task ``name``: print one line, ``✅ passed`` (to
+    stdout) or ``❌ failed`` and the message (to stderr: nbgrader's autograde scores a grade cell with stderr 0), and
     remember it for ``progress()``. Returns the Result (true when passed; a notebook does not
     echo it). Never raises for a wrong or unfinished ``fn``, unless ``raises`` (None: whether the
     environment variable BPCOURSE_CHECK_RAISES is 1), which raises ``CheckFailed``."""
     result = run_task(name, fn) if name in TASKS else Result(
         False, f"{name}: no such task; expected one of {sorted(TASKS)}", "error")
     _RESULTS[name] = result
-    print(("✅ " if result.passed else "❌ ") + result.message,
+    print(VERDICT[result.passed] + " " + result.message,
           file=sys.stdout if result.passed else sys.stderr)
     if raises is None:
         raises = os.environ.get("BPCOURSE_CHECK_RAISES") == "1"
@@ -266,12 +269,12 @@ def tasks_of(notebook):
 
 def progress(notebook=None):
     """Print the tasks of ``notebook`` (None: of each notebook with a task checked in this
-    process) as ✅ passed, ❌ failed or · not run."""
+    process) as ✅ passed, ❌ failed or · not run (words beside the signs, which a machine without
+    an emoji font draws as two identical boxes)."""
     books = [notebook] if notebook else sorted({TASKS[n].notebook for n in _RESULTS if n in TASKS})
     names = [n for book in books for n in tasks_of(book)]
     for n in names:
-        print(f"{'✅' if passed(n) else '❌' if n in _RESULTS else '· '} {n}"
-              + ("" if n in _RESULTS else " (not run)"))
+        print(f"{VERDICT[passed(n)] if n in _RESULTS else '·  not run'} {n}")
     print(f"{sum(map(passed, names))} of {len(names)} tasks passed")
 
 

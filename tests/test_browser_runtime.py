@@ -95,7 +95,7 @@ def test_learner_checks_print_their_verdict():
                           "def softmax(z):\n    e = np.exp(z)\n    return e / e.sum(axis=0)\n"
                           "check('softmax', softmax)")
     text = "".join(o.get("text", "") for o in outputs)
-    assert "❌" in text and "softmax" in text
+    assert "❌ failed" in text and "softmax" in text
 
 
 def test_digits_come_from_the_saved_file(tmp_path):

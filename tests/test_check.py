@@ -434,13 +434,13 @@ def test_check_prints_records_and_progress_lists(capsys):
     assert not check("no_such_task", ref("tanh_grad"))
     assert passed("sigmoid_grad") and not passed("tanh_grad")
     printed = capsys.readouterr()
-    assert printed.out.startswith("✅ sigmoid_grad: correct") and printed.out.count("\n") == 1
+    assert printed.out.startswith("✅ passed sigmoid_grad: correct") and printed.out.count("\n") == 1
     failed = printed.err.splitlines()  # nbgrader's autograde scores a cell with stderr 0
-    assert failed[0].startswith("❌ tanh_grad: result[0, 0]: expected")
-    assert failed[1].startswith("❌ no_such_task: no such task")
+    assert failed[0].startswith("❌ failed tanh_grad: result[0, 0]: expected")
+    assert failed[1].startswith("❌ failed no_such_task: no such task")
     progress("01_forward_pass")
     table = capsys.readouterr().out.splitlines()
-    assert table == ["✅ sigmoid_grad", "❌ tanh_grad", "·  leaky_relu_grad (not run)",
+    assert table == ["✅ passed sigmoid_grad", "❌ failed tanh_grad", "·  not run leaky_relu_grad",
                      "1 of 3 tasks passed"]
 
 

@@ -139,12 +139,12 @@ def test_an_exercise_checks_the_learners_answer_in_the_page(context, site):
         check = page.locator(".cell.tag_check:has(.bp-run)").first
         answer.locator(".bp-editor").fill(WRONG)
         verdict = run(page, check).inner_text()
-        assert "❌" in verdict and "softmax" in verdict, verdict
+        assert "❌ failed" in verdict and "softmax" in verdict, verdict
         assert re.search(r"overflow|inf|nan", verdict), verdict
         answer.locator(".bp-editor").fill(RIGHT)
         run(page, answer)
         verdict = run(page, check).inner_text()
-        assert "✅" in verdict, verdict
+        assert "✅ passed" in verdict, verdict
 
 
 def test_a_lab_computes_a_setting_that_was_not_precomputed(context, site):

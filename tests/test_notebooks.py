@@ -59,10 +59,10 @@ def test_student_version_runs_and_every_check_says_not_implemented(path):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.output_type == "stream", (cell.source, out)
-            assert out.name == "stdout" or out.text.startswith("❌"), (cell.source, out)
+            assert out.name == "stdout" or out.text.startswith("❌ failed"), (cell.source, out)
             printed += out.text
     for name in tasks:
-        assert f"❌ {name}: not implemented yet" in printed, printed
+        assert f"❌ failed {name}: not implemented yet" in printed, printed
     assert f"0 of {len(tasks)} tasks passed" in printed, printed
 
 
