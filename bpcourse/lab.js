@@ -12,6 +12,11 @@
   const COLOR = { plain: "#1f77b4", residual: "#ff7f0e", path: "#d62728", data: "#888",
                   truth: "#2ca02c", ink: "#222", grid: "#e6e6e6" };
   const FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  // The colours of the lab's frame: the book theme's (pydata-sphinx-theme), else JupyterLab's.
+  const THEME = { text: "var(--pst-color-text-base, var(--jp-ui-font-color1, #222))",
+                  muted: "var(--pst-color-text-muted, var(--jp-ui-font-color2, #444))",
+                  border: "var(--pst-color-border, var(--jp-border-color1, #ccc))",
+                  surface: "var(--pst-color-surface, var(--jp-layout-color1, #fafafa))" };
   const WIDEST = 900;
   // The panels of each lab in drawing order, as [narrowest width, height]: as many panels of a
   // kind share a row as the element's width allows (three or four on a wide screen).
@@ -401,7 +406,7 @@
     }
     const grids = spec.controls.map((c) => `${c.label}: ${list(c)}`).join("; ");
     return [`Precomputed for this page: ${grids}. For any other value, run this chapter in `
-      + "JupyterLab (", el("code", {}, "make lab"), " in the repository, then open the chapter): "
+      + "JupyterLab (", el("code", { color: "inherit", background: "none", padding: 0 }, "make lab"), " in the repository, then open the chapter): "
       + "there the lab is live and computes each setting as you move the controls."];
   }
 
@@ -409,12 +414,15 @@
   // onChange(values, positions) is called when a control moves, onRerun() by the button.
   function mount(root, spec, live, onChange, onRerun) {
     const dpr = window.devicePixelRatio || 1, inputs = {}, positions = {}, values = {};
-    const box = el("div", { font: FONT, color: COLOR.ink, border: "1px solid #ccc",
-                            borderRadius: "6px", padding: "10px 12px", margin: "0.5em 0",
-                            background: "#fafafa", maxWidth: WIDEST + 26 + "px" });
+    // The box follows the page's theme (the book's light and dark modes, JupyterLab's themes);
+    // the plots keep a white ground, as the book's figures do.
+    const box = el("div", { font: FONT, color: THEME.text,
+                            border: `1px solid ${THEME.border}`, borderRadius: "6px",
+                            padding: "10px 12px", margin: "0.5em 0", background: THEME.surface,
+                            maxWidth: WIDEST + 26 + "px" });
     const title = el("div", { fontWeight: "bold", fontSize: "14px", marginBottom: "4px" },
                      spec.title);
-    const info = el("div", { fontSize: "12px", color: "#444", marginBottom: "8px",
+    const info = el("div", { fontSize: "12px", color: THEME.muted, marginBottom: "8px",
                              lineHeight: "1.4" });
     const bar = el("div", { display: "flex", flexWrap: "wrap", gap: "6px 18px",
                             alignItems: "center", marginBottom: "6px" });

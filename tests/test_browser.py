@@ -194,3 +194,34 @@ def test_figure_text_stays_legible_on_a_phone(browser, site, built_book):
         assert unreachable == []
     finally:
         page.context.close()
+
+
+CONTRAST = """root => {
+  // WCAG contrast of every text of the lab's frame (not its plots) against what lies behind it.
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ground = (e) => { for (; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+    if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') return rgb(c); } return [255, 255, 255]; };
+  return [...root.querySelectorAll('*')].filter((e) => e.tagName !== 'CANVAS' &&
+      [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+    .map((e) => { const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(ground(e))];
+      return [e.textContent.trim().slice(0, 30), (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]; });
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_book_follows_the_system_theme_and_the_labs_stay_readable(browser, site, scheme):
+    """With the reader's system set to dark the book is dark; in either mode every text of a
+    lab's frame has a contrast of at least 4.5:1 with what lies behind it (WCAG AA)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(f"{site}/chapters/05_training.html", wait_until="networkidle")
+        assert page.evaluate("() => document.documentElement.dataset.theme") == scheme
+        texts = page.locator(".bplib-lab").first.evaluate(CONTRAST)
+        assert len(texts) >= 5
+        assert min(ratio for _, ratio in texts) >= 4.5, [t for t in texts if t[1] < 4.5]
+    finally:
+        context.close()
