@@ -28,7 +28,7 @@ def as_float(x, name, where):
     if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, checked cheaply
         return x
     try:
-        arr = np.asarray(x)
+        arr = np.asanyarray(x)  # keeps an ndarray subclass (a dual array, chapter 5)
     except ValueError:  # numpy refuses ragged nested lists
         raise TypeError(f"{where}: {name} is not a rectangular array of numbers "
                         "(rows of different lengths?)") from None
