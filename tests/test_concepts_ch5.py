@@ -68,6 +68,8 @@ def test_hvp_agrees_with_central_differences_away_from_kinks(ch5):
     assert ch5("n_params") == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 3 + 3
     assert ch5("hv_error_trained") < 1e-6
     # The fresh network's zero biases put the three origin points on every ReLU kink.
+    X, _ = spiral()
+    assert int(np.sum(np.all(X == 0.0, axis=1))) == 3
     assert 1e-4 < ch5("hv_error_fresh") < 1e-1
 
 
@@ -117,6 +119,10 @@ def test_the_run_below_the_limit_sharpens_past_it(ch5):
     """Progressive sharpening: lambda_max starts below 2/lr (by construction, at 0.9) and has
     passed it within the first few measurements."""
     assert 0 < ch5("eos_below_first_above") <= 20
+
+
+def test_the_run_above_the_limit_ends_lower_still(ch5):
+    assert ch5("eos_above_loss") < ch5("eos_below_loss")
 
 
 def test_on_the_line_the_same_excess_diverged(ch5):
