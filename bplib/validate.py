@@ -8,7 +8,9 @@ argument, then says what was expected and what arrived::
 Dtype policy: float arrays keep their precision (float64 is the default everywhere; float32
 runs in float32, as the benchmarks do; gradient checks need float64). Booleans and integers are
 converted to float64. Strings, objects (including ragged lists) and complex numbers raise
-``TypeError``. Wrong shapes and values raise ``ValueError``. No check uses ``assert``, which
+``TypeError``. Wrong shapes and values raise ``ValueError``. An ndarray subclass that defines
+its own arithmetic (``__array_ufunc__``), such as chapter 5's dual arrays, passes as it is; any
+other subclass is read as a plain ndarray. No check uses ``assert``, which
 ``python -O`` would silently remove.
 """
 import math
@@ -27,8 +29,10 @@ def as_float(x, name, where):
     """``x`` as a float ndarray (ints and bools become float64), or TypeError if not real."""
     if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, checked cheaply
         return x
+    # An ndarray subclass with arithmetic of its own (chapter 5's dual arrays) is kept as it is.
+    keep = isinstance(x, np.ndarray) and type(x).__array_ufunc__ is not np.ndarray.__array_ufunc__
     try:
-        arr = np.asarray(x)
+        arr = x if keep else np.asarray(x)
     except ValueError:  # numpy refuses ragged nested lists
         raise TypeError(f"{where}: {name} is not a rectangular array of numbers "
                         "(rows of different lengths?)") from None
