@@ -86,3 +86,35 @@ def test_chapters_carry_the_numbers_the_text_cites_them_by(built_book):
         assert title and int(title[1]) == number, page
         assert re.search(rf'href="{page}.html">{number}\. {re.escape(title[2].strip())}<', sidebar), page
     assert 'href="exercises/01_forward_pass.html">Exercises' in sidebar
+
+
+@pytest.mark.parametrize("page", [p for p in toc_pages() if p != "intro"])
+def test_each_notebook_page_offers_its_notebook(built_book, page):
+    """The page's download menu links its executed notebook, beside the .md source."""
+    import nbformat
+
+    html = (built_book[2] / f"{page}.html").read_text()
+    link = re.search(r'href="([^"]*_sources/' + re.escape(page) + r'\.ipynb)"', html)
+    assert link, f"{page}: no .ipynb in the download menu"
+    nb = nbformat.read((built_book[2] / page).parent / link[1], as_version=4)
+    nbformat.validate(nb)
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_the_exercises_download_as_one_archive_without_solutions(built_book):
+    import io
+    import zipfile
+
+    import nbformat
+
+    exercises = [p for p in toc_pages() if p.startswith("exercises/")]
+    with zipfile.ZipFile(built_book[2] / "downloads" / "exercises.zip") as z:
+        names = sorted(z.namelist())
+        assert names == sorted(f"{p}.ipynb" for p in exercises)
+        for name in names:
+            nb = nbformat.read(io.StringIO(z.read(name).decode()), as_version=4)
+            source = "\n".join(c.source for c in nb.cells)
+            assert "BEGIN SOLUTION" not in source and 'raise NotImplementedError("fill in' in source
+    for page in exercises:
+        html = (built_book[2] / f"{page}.html").read_text()
+        assert 'href="../downloads/exercises.zip"' in html, page
