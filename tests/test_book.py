@@ -118,3 +118,21 @@ def test_the_exercises_download_as_one_archive_without_solutions(built_book):
     for page in exercises:
         html = (built_book[2] / f"{page}.html").read_text()
         assert 'href="../downloads/exercises.zip"' in html, page
+
+
+def test_figures_have_alt_text_that_says_what_they_show(built_book):
+    """No figure is described by its file name: each says what it shows (titles, axes, legend,
+    a graph's labels), without tick values."""
+    alts = []
+    for page in toc_pages():
+        html = (built_book[2] / f"{page}.html").read_text()
+        alts += [(page, a) for a in re.findall(r'<img alt="([^"]*)"[^>]*src="[^"]*_images/', html)]
+    assert len(alts) >= 40
+    assert all(re.match(r"(Figure|Graph): \S", a) and "_images" not in a and ".svg" not in a
+               for _, a in alts), [a for a in alts if not a[1].startswith(("Figure: ", "Graph: "))]
+    by_page = {}
+    for page, alt in alts:
+        by_page.setdefault(page, []).append(alt)
+    assert any("30 steps of gradient descent on the bowl" in a and "lr 0.5" in a
+               and "0.5;" not in a.replace("lr 0.5;", "") for a in by_page["chapters/05_training"])
+    assert any(a.startswith("Graph: ") and "grad 7.0000" in a for a in by_page["chapters/03_chain_rule"])
