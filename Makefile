@@ -10,12 +10,13 @@ TORCH := torch==2.13.0  # CPU build; chapter 3 runs it, the gradient tests compa
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv sysdeps sysdeps-test vendor book serve test test-pyodide-numpy bench lab exercises notebooks lock clean
+.PHONY: help venv sysdeps sysdeps-test vendor book pdf serve test test-pyodide-numpy bench lab exercises notebooks lock clean
 
 help:
 	@echo "make book       build the HTML book (every notebook executed) into _build/html"
 	@echo "make serve      serve the built book on localhost, as in-browser Python needs (PORT=8000 picks the port)"
 	@echo "make test       run the whole test suite (unit, notebooks, book build, browser)"
+	@echo "make pdf        the whole book as one PDF, in _build/pdf/"
 	@echo "make bench      benchmarks, printed as ratios against references measured in the same run"
 	@echo "make lab        JupyterLab in which the chapters open as notebooks"
 	@echo "make exercises  your copies of the exercise notebooks, without solutions, in my_exercises/"
@@ -81,6 +82,14 @@ book: venv sysdeps vendor
 	@# pages as read, skip them and report success.
 	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . -W -n --keep-going || { rm -rf _build/.doctrees; exit 1; }
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# The whole book as one PDF: built as a single HTML page (the notebooks' outputs come from the
+# execution cache that `make book` filled) and printed by Debian's Chromium (tools/book_pdf.py).
+PDF := _build/pdf/backpropagation-from-the-ground-up.pdf
+pdf: book
+	BPLIB_NO_PROGRESS=1 $(BIN)/jupyter-book build . --builder singlehtml -W -n --keep-going > _build/singlehtml.log 2>&1 \
+	  || { tail -40 _build/singlehtml.log; exit 1; }
+	$(PY) tools/book_pdf.py _build/singlehtml $(PDF)
 
 # Browsers load Pyodide's modules only over http(s), never from file://: this serves the built book
 # on 127.0.0.1 (a free port unless PORT is given) and prints the address to open.
