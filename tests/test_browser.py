@@ -225,3 +225,27 @@ def test_the_book_follows_the_system_theme_and_the_labs_stay_readable(browser, s
         assert min(ratio for _, ratio in texts) >= 4.5, [t for t in texts if t[1] < 4.5]
     finally:
         context.close()
+
+
+def test_search_ranks_a_chapter_above_pages_that_mention_its_title(browser, site):
+    """Searching a chapter's title finds that chapter first (its exercises next); the theme's
+    button labels are not in the index."""
+    page, problems = visit(browser, f"{site}/intro.html")
+    try:
+        def results(query):
+            page.goto(f"{site}/search.html?q={query}", wait_until="networkidle")
+            page.wait_for_function("() => document.querySelector('.search-summary')", timeout=20_000)
+            return page.evaluate("() => [...document.querySelectorAll('#search-results li > a')]"
+                                 ".map((a) => a.getAttribute('href').split('#')[0])")
+        queries = ["forward pass", "loss functions", "chain rule", "backpropagation matrix",
+                   "training", "vanishing gradients", "residual connections", "beyond"]
+        chapters = [p for p in toc_pages() if p.startswith("chapters/")]
+        for query, name in zip(queries, chapters):
+            found = results(query)
+            assert found and found[0].endswith(f"{name}.html"), (query, found[:3])
+        assert results("training")[1].endswith("exercises/05_training.html")
+        for label in ["Download this page", "Toggle primary sidebar", "Fullscreen mode"]:
+            assert results(label) == [], label
+        assert problems["console"] == [] and problems["blocked"] == []
+    finally:
+        page.context.close()
