@@ -136,3 +136,17 @@ def test_figures_have_alt_text_that_says_what_they_show(built_book):
     assert any("30 steps of gradient descent on the bowl" in a and "lr 0.5" in a
                and "0.5;" not in a.replace("lr 0.5;", "") for a in by_page["chapters/05_training"])
     assert any(a.startswith("Graph: ") and "grad 7.0000" in a for a in by_page["chapters/03_chain_rule"])
+
+
+def test_the_index_lists_the_concepts_and_leads_to_where_they_are_taught(built_book):
+    """The index page is not empty: the concepts the chapters teach, each linked to its section."""
+    html = (built_book[2] / "genindex.html").read_text()
+    links = re.findall(r'<a href="(chapters/[^"#]+\.html#[^"]+)">', html)
+    entries = re.findall(r'<li><a href="chapters/[^"]+">([^<]+)</a>', html)
+    assert len(links) >= 60 and len(set(entries)) >= 60, len(links)
+    for term in ["Jacobian", "chain rule", "gradient checking", "batch normalisation",
+                 "He initialisation", "residual connection", "gradient checkpointing"]:
+        assert term in entries, term
+    for link in links:
+        page, anchor = link.split("#")
+        assert f'id="{anchor}"' in (built_book[2] / page).read_text(), link
