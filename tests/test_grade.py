@@ -40,13 +40,16 @@ EXPECTED = {
                {"toy_affine": "ValueError: no affine today", "events": "boom at import"}),
     "hangs": ({**FULL, "toy_affine": 0}, "timeout",
               {"toy_affine": "timed out after 2 s (interrupted)", "events": "cell 4: timed out"}),
-    "swallows_signal": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "timeout",
+    "swallows_signal": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 3}, "timeout",
                         {"toy_affine": "ignored the interrupt, kernel killed",
-                         "toy_pair": "ignored the interrupt, kernel killed"}),
+                         "toy_pair": "passed 3 cases"}),  # in a new kernel
     "swallows_interrupt": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "timeout",
                            {"toy_relu": "ignored the interrupt", "events": "cell 6"}),
-    "exits": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "kernel died",
-              {"toy_affine": "kernel died (exit code 0)", "toy_pair": "kernel died"}),
+    # A dead kernel costs only the task that killed it: the rest are graded in a new one.
+    "exits": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 3}, "kernel died",
+              {"toy_affine": "kernel died (exit code 0)", "toy_pair": "passed 3 cases"}),
+    "segfaults": ({"toy_relu": 0, "toy_affine": 2, "toy_pair": 3}, "kernel died",
+                  {"toy_relu": "kernel died (exit code -11)", "events": "toy_relu: kernel died"}),
     "memory": ({**FULL, "toy_affine": 0}, "memory",
                {"toy_affine": "MemoryError", "events": "cell 4: MemoryError"}),
     "prints": (FULL, "ok", {}),
@@ -123,7 +126,7 @@ def test_reports_and_table(batch):
         rows = list(csv.reader(f))
     assert rows[0] == ["submission", "toy_relu", "toy_affine", "toy_pair", "total", "max", "status"]
     table = {Path(row[0]).stem: row[1:] for row in rows[1:]}
-    assert table["exits"] == ["1", "0", "0", "1", "6", "kernel died"]
+    assert table["exits"] == ["1", "0", "3", "4", "6", "kernel died"]
     assert table["correct"] == ["1", "2", "3", "6", "6", "ok"]
     saved = json.loads((out / "reports" / "hangs.md.json").read_text())
     assert saved["tasks"]["toy_affine"] == reports["hangs"]["tasks"]["toy_affine"]
@@ -378,7 +381,7 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
     assert graded[False]["probes"]["total"] == 0
     assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
     swallowed = graded[True]["swallows_signal"]
-    assert (swallowed["total"], swallowed["status"]) == (1, "timeout")
+    assert (swallowed["total"], swallowed["status"]) == (4, "timeout")  # pair: in a new kernel
     assert surviving(b"bplib-grade-") == []
 
 
@@ -508,9 +511,10 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
     (root / "c.md").write_text(SLOW)
     toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
            f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    (tmp_path / "seed").write_text("s3cret\n")
     command = [sys.executable, "-c", toy, str(root), "--out", str(out),
                "--workers", "1", "--timeout-cell", "90", "--timeout-notebook", "90",
-               "--masters", str(FIXTURES / "masters")]
+               "--masters", str(FIXTURES / "masters"), "--seed-file", str(tmp_path / "seed")]
     first = out / "reports" / "a.ipynb.json"
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -530,6 +534,11 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
         assert [row["submission"] for row in csv.DictReader(f)] == ["a.ipynb"]
     (root / "b.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
     (root / "c.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    (tmp_path / "other").write_text("another")
+    for other in (command[:-2], command + ["--seed-file", str(tmp_path / "other")]):
+        refused = subprocess.run(other + ["--resume"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "made with another seed" in refused.stderr
+        assert first.read_bytes() == kept and not (out / "reports" / "b.md.json").exists()
     again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("points") == 2 and "a.ipynb" not in again.stdout, again.stdout
@@ -567,13 +576,17 @@ print("x" * 200_000_000)  # one message of 200 MB
 
 
 def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
-    """The kernel's connection is dropped: the submission goes mute and times out, and the
-    grader's peak stays far below the 200 MB message (it held ~3 copies of it before)."""
+    """The kernel's connection is dropped, the kernel killed and the submission told why (not
+    a timeout), and the grader's peak stays far below the 200 MB message (it held ~3 copies of
+    it before)."""
     (tmp_path / "flood.md").write_text(FLOOD)
-    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=20,
+    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=10, notebook=20,
                                                                   memory_mb=1500))
     (report,), peak = peak_memory(lambda: list(grader.grade([tmp_path / "flood.md"])))
-    assert (report["status"], report["total"]) == ("timeout", 0), report
+    assert (report["status"], report["total"]) == ("error", 0), report
+    assert report["events"] == ["cell 2: output over 32 MB in one message: kernel killed"]
+    assert report["tasks"]["toy_relu"]["message"] == "output over 32 MB", report
+    assert report["elapsed"] < 10, report
     assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
 
 
