@@ -820,8 +820,7 @@ def parser(release=False):
 
 def main(argv=None, tasks=None):
     """The command line (see the module's docstring); ``tasks`` replaces bpcourse.check.TASKS."""
-    if argv is None:  # the grader's own command line: out of sight before any kernel starts
-        hide_secrets()
+    hide_secrets()  # out of sight before any kernel starts
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["release"]:
         args = parser(release=True).parse_args(argv[1:])

@@ -598,3 +598,147 @@ def test_a_result_that_would_broadcast_past_the_cap_is_not_compared():
     assert grade.comparable((np.zeros(3), np.zeros(10)), (np.zeros(3), column)) is not None
     assert grade.comparable(np.zeros((10, 1)), np.zeros((10, 1))) is None
     assert grade.comparable(np.zeros(10), np.zeros(7)) is None  # no broadcast: compare says why
+
+
+def toy_notebook(source, heading="# Toy exercises"):
+    """A submission for the toy master: ``source`` as its one code cell."""
+    return f"{heading}\n\n```{{code-cell}} ipython3\n{source}\n```\n"
+
+
+HOG = '''\
+import os, sys, time
+import numpy as np
+
+
+def children(count, work):
+    """Fork ``count`` children that each do ``work()`` and then wait; back after 3 s."""
+    for _ in range(count):
+        if os.fork() == 0:
+            work()
+            time.sleep(30)
+            os._exit(0)
+    time.sleep(3)
+
+
+def relu(x):  # 8 children of 100 MB each: each under the limit, not all together
+    children(8, lambda: globals().setdefault("kept", np.ones(100 << 17)))
+    return np.maximum(x, 0)
+
+
+def affine(X, W, b):  # a fork bomb, bounded at 2**6 processes (this is a test)
+    for _ in range(6):
+        os.fork()
+    time.sleep(20)
+    return X @ W + b
+
+
+def product_grads(x, y):  # 30 files of 10 MB in the kernel's folder
+    for i in range(30):
+        with open(f"big{i}", "wb") as f:
+            f.write(bytes(10 << 20))
+    return y, x
+
+
+def spare(x, y):  # what a correct answer looks like here
+    return y, x
+'''
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["plain", "sandbox"])
+def test_limits_cover_the_whole_process_tree(tmp_path, sandbox):
+    """Memory summed over the kernel's children, their number and the disk their files take:
+    each excess kills all the kernel's processes, costs its task, and the next task is graded
+    in a new kernel (here: the same notebook with a correct last function)."""
+    tag = f"hog-{os.getpid()}-{time.monotonic_ns()}"
+    (tmp_path / "hog.md").write_text(toy_notebook(f"# {tag}\n" + HOG))
+    (tmp_path / "spare.md").write_text(toy_notebook(HOG + "\nproduct_grads = spare\n"))
+    limits = grade.Limits(cell=25, notebook=120, memory_mb=600, sandbox=sandbox, procs=16,
+                          disk_mb=100)
+    grader = grade.Grader(TOY, FIXTURES / "masters", limits)
+    reports = {Path(r["submission"]).stem: r for r in grader.grade([tmp_path], workers=2)}
+    messages = {task: r["message"] for task, r in reports["hog"]["tasks"].items()}
+    assert reports["hog"]["total"] == 0, reports["hog"]
+    assert "processes use over 600 MB together" in messages["toy_relu"], messages
+    assert re.search(r"\d+ processes; the limit is 16", messages["toy_affine"]), messages
+    assert "files take over 100 MB" in messages["toy_pair"], messages
+    assert reports["hog"]["status"] == "kernel died"
+    assert reports["spare"]["total"] == 3, reports["spare"]  # graded after two restarts
+    assert surviving(tag.encode()) == [] and surviving(b"time.sleep(30)") == []
+
+
+def test_the_sandbox_tmp_holds_the_disk_limit(tmp_path):
+    fills = "try:\n    for i in range(30):\n        with open(f'/tmp/fill{i}', 'wb') as f:\n" \
+            "            f.write(bytes(10 << 20))\nexcept OSError as err:\n    print(err)"
+    (tmp_path / "fills.md").write_text(toy_notebook(fills))
+    limits = grade.Limits(cell=20, notebook=60, memory_mb=600, sandbox=True, disk_mb=100)
+    (report,) = grade.Grader(TOY, FIXTURES / "masters", limits).grade([tmp_path / "fills.md"])
+    assert "No space left on device" in report["output"], report
+
+
+SPY = '''\
+import os, re
+import numpy as np
+
+found = []
+for pid in [str(os.getppid())] + os.listdir("/proc"):
+    for part in ("cmdline", "environ"):
+        try:
+            found.append(open(f"/proc/{pid}/{part}", "rb").read().decode(errors="replace"))
+        except OSError:
+            pass
+for text in list(found):  # every file named there, if it can be read
+    for path in re.findall(r"/[^\\x00\\s=:]+", text):
+        try:
+            found.append(open(path).read(100_000))
+        except (OSError, UnicodeDecodeError):
+            pass
+stolen = "\\n".join(found)
+print(stolen)
+
+
+def relu(x):
+    raise ValueError(stolen[-250:] if "8675.309" in stolen else "nothing")
+
+
+def affine(X, W, b):
+    print(X, W, b)  # a hidden case printed: must not reach the report
+    np.save("seen.npy", X)
+    return X @ W + b
+
+
+def product_grads(x, y):  # every other case's inputs, if it finds them
+    raise ValueError(str([open(os.path.join(d, f), "rb").read()[-40:] for d, _, files in
+                          os.walk(".") for f in files if f.endswith(".npy")])[-250:])
+'''
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["plain", "sandbox"])
+def test_secrets_stay_out_of_the_kernels_reach_and_the_reports(tmp_path, sandbox):
+    """A submission reads every process's command line and environment, every file they name,
+    and prints what it finds; its functions print and keep the hidden cases: neither the seed
+    (from the environment, or from --seed-file) nor a hidden value reaches any report."""
+    root, out, seed = tmp_path / "submissions", tmp_path / "grades", "s3cret-seed-0192"
+    root.mkdir()
+    (root / "spy.md").write_text(toy_notebook(SPY))
+    (tmp_path / "cases.py").write_text(
+        "import numpy as np\nCASES = {'toy_affine': [(np.full((1, 2), 8675.309), np.eye(2), "
+        "np.zeros(2))], 'toy_pair': [(np.full(3, 8675.309), np.ones(3))]}\n")
+    (tmp_path / "seed").write_text(seed)
+    toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
+           f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    command = [sys.executable, "-c", toy, str(root), "--out", str(out), "--masters",
+               str(FIXTURES / "masters"), "--cases", str(tmp_path / "cases.py"),
+               "--timeout-cell", "20"] + ["--sandbox"] * sandbox
+    env = {**os.environ, grade.SEED_VARIABLE: seed}
+    if sandbox:
+        command, env = command + ["--seed-file", str(tmp_path / "seed")], os.environ
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "reports" / "spy.md.json").read_text())
+    assert "s3cret-seed" not in run.stdout + "".join(p.read_text() for p in out.rglob("*.*"))
+    assert "8675" not in run.stdout + "".join(p.read_text() for p in out.rglob("*.*")), report
+    assert report["seed_sha256"] == hashlib.sha256(seed.encode()).hexdigest()[:16]
+    points = {task: r["points"] for task, r in report["tasks"].items()}
+    assert points == {"toy_relu": 0, "toy_affine": 2, "toy_pair": 0}, report
+    assert report["tasks"]["toy_relu"]["message"] == "ValueError: nothing", report
+    assert report["tasks"]["toy_affine"]["message"] == "passed 3 cases and 1 hidden", report
