@@ -52,6 +52,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -150,9 +151,17 @@ def progress(notebook=None):
 '''
 
 
+_AST = threading.Lock()  # CPython 3.11's ast is not safe in two threads at once
+
+
 def withhold(source, names):
     """``source`` of a module with the code of ``names`` ("f", "Class.method", "TABLE['key']")
     taken out: each raises NotImplementedError instead, and no line of it is left to read."""
+    with _AST:
+        return _withhold(source, names)
+
+
+def _withhold(source, names):
     tree, found = ast.parse(source), set()
 
     def raising(name):

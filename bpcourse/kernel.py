@@ -70,8 +70,9 @@ def interpreter_paths(python, env):
 
 
 def sandbox_command(folder, python=sys.executable, env=None, lib=None, packages=(), disk_mb=1024):
-    """bubblewrap: the kernel sees its folder (writable), a /tmp of ``disk_mb`` in memory, the
-    system libraries and what ``python`` needs (read-only); ``packages``, (copy, real folder)
+    """bubblewrap: the kernel sees its folder (writable), a /tmp and a /dev/shm of ``disk_mb``
+    each in memory, the system libraries and what ``python`` needs (read-only), nothing else
+    writable; ``packages``, (copy, real folder)
     pairs, put each copy where the real package is, so that the real one is nowhere to be read.
     No network, no other processes, no other files."""
     bwrap = shutil.which("bwrap")
@@ -80,8 +81,10 @@ def sandbox_command(folder, python=sys.executable, env=None, lib=None, packages=
                          "which is not installed; refusing to run unsandboxed")
     # No --new-session: bwrap and the kernel stay in the process group made for the kernel,
     # which has no terminal, so one killpg ends them all.
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--dev", "/dev", "--proc", "/proc",
-           "--size", str(disk_mb << 20), "--tmpfs", "/tmp"]
+    size = str(disk_mb << 20)
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--dev", "/dev", "--remount-ro", "/dev",
+           "--size", size, "--tmpfs", "/dev/shm", "--proc", "/proc", "--size", size, "--tmpfs",
+           "/tmp"]
     for path in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives"):
         if os.path.islink(path):  # merged /usr: /lib -> usr/lib
             cmd += ["--symlink", os.readlink(path), path]
@@ -93,7 +96,8 @@ def sandbox_command(folder, python=sys.executable, env=None, lib=None, packages=
             cmd += ["--ro-bind", path, path]
     for copy, real in [(lib, lib)] * bool(lib) + list(packages):
         cmd += ["--ro-bind", str(copy), str(real)]
-    return cmd + ["--bind", str(folder), str(folder), "--chdir", str(folder), "--"]
+    return cmd + ["--bind", str(folder), str(folder), "--remount-ro", "/", "--chdir", str(folder),
+                  "--"]
 
 
 def pids_marked(marker):
@@ -159,7 +163,7 @@ class Kernel:
     - ``env``: more of the kernel's environment.
     """
 
-    WATCH = 0.1  # seconds between the watchdog's looks
+    WATCH = 0.25  # seconds between the watchdog's looks
 
     def __init__(self, budget=None, lib=None, packages=()):
         self.budget = budget = budget or Budget()
