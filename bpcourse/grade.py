@@ -1,40 +1,64 @@
 r"""Release student versions of the exercise notebooks, and grade what learners hand in.
 
     python -m bpcourse.grade release exercises/ --out student/ [--ipynb]
-    python -m bpcourse.grade SUBMISSIONS... --out grades/ [--seed SECRET] [--cases hidden.py]
-        [--workers 2] [--timeout-cell 30] [--timeout-notebook 300] [--memory-mb 1024] [--sandbox]
-        [--resume]
+    python -m bpcourse.grade SUBMISSIONS... --out grades/ [--seed-file SEED] [--cases hidden.py]
+        [--workers 2] [--timeout-cell 30] [--timeout-notebook 300] [--memory-mb 1024]
+        [--procs 64] [--disk-mb 1024] [--sandbox] [--resume]
     python -m bpcourse.grade --self exercises/
 
 **Release.** Every block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's
 markers, so nbgrader takes the masters as they are) becomes ``raise NotImplementedError("fill in
 f")`` at the block's indentation; everything else, hints included, stays.
 
-**Grading.** Each submission runs in a kernel of its own: a fresh process in a temporary folder,
-with a clean environment, a time limit per cell and per notebook and a memory limit, optionally
-under bubblewrap. Cells tagged ``check`` are skipped: the tasks of a notebook are the
-``check("task", f)`` calls of its master (matched by file name, else by first heading). For each
-task the grader draws inputs from a secret seed (plus hidden cases from ``--cases``, a Python file
-defining ``CASES = {"task": [args, ...]}``), saves them as ``.npy`` files, has the kernel call the
-learner's function and ``np.save`` what it returns, reads that (``read_npy``, no pickles) and
-compares it with the reference in its own process. Nothing from the kernel is unpickled or
-believed, so patching numpy or ``check`` in the notebook changes nothing. A result is read only
-from a regular file with a single link holding a ``.npy`` of a numeric dtype whose header, checked
-before anything is allocated, declares at most ``RESULT_CAP`` bytes (64 MB, counted as float64)
-for all the values of a call; a value that would broadcast past that against the reference is not
-compared. Anything else scores the task 0 with the reason, and a failure of the grader itself
-scores the submission 0 with the reason: the batch goes on. A message from the kernel over 32 MB
-(``kernel.MESSAGE_BYTES_CAP``) is dropped unread with the connection, so that submission goes
-mute and times out. Measured: a submission returning results at the cap costs the grader
-4.2 x the cap (270 MB) at its peak, under the 5 x a test holds it to (per worker).
+**Grading.** Each submission runs in a kernel of its own (``kernel.Kernel``): a fresh process in a
+temporary folder, with a clean environment, a time limit per cell and per notebook, and limits on
+memory, processes and disk for all its processes together, optionally under bubblewrap. Cells
+tagged ``check`` are skipped: the tasks of a notebook are the ``check("task", f)`` calls of its
+master (matched by file name, else by first heading). For each task the grader draws inputs from
+a secret seed, saves them as ``.npy`` files, has the kernel call the learner's function and
+``np.save`` what it returns, reads that (``read_npy``, no pickles) and compares it with the
+reference in its own process. Nothing from the kernel is unpickled or believed, so patching numpy
+or ``check`` in the notebook changes nothing. A result is read only from a regular file with a
+single link holding a ``.npy`` of a numeric dtype whose header, checked before anything is
+allocated, declares at most ``RESULT_CAP`` bytes (64 MB, counted as float64) for all the values
+of a call; a value that would broadcast past that against the reference is not compared.
+Anything else scores the task 0 with the reason, and a failure of the grader itself scores the
+submission 0 with the reason: the batch goes on. Measured: a submission returning results at the
+cap costs the grader 4.2 x the cap (270 MB) at its peak, under the 5 x a test holds it to (per
+worker).
+
+- A kernel that dies in a task (it exits, crashes, ignores an interrupt, breaks a limit or sends a
+  message over 32 MB, ``kernel.MESSAGE_BYTES_CAP``, which is then reported as "output over 32 MB")
+  costs that task: a new kernel runs the notebook's cells again, silently, for the remaining
+  tasks; at most one restart per task graded, all within the notebook's time limit.
+- The learner must do the work: the kernel imports a copy of bplib (``library_copy``) in which
+  the task's own implementations (``LIBRARY_ANSWERS``: ``linear_backward`` ->
+  ``Linear.backward``, ...) have no code, only a raise of "not available while grading", and a
+  ``bpcourse.check`` that does nothing (no ``check()`` or ``progress()`` text in a report). The
+  copy comes first on the kernel's path; under --sandbox it also stands where the real packages
+  are, which are nowhere else in sight, so reloading, re-importing or reading and running the
+  files gives the copy. Without --sandbox a determined learner can still read the real files.
+- Hidden cases (``--cases``, a Python file defining ``CASES = {"task": [args, ...]}``) run after
+  the random cases of every task, for the tasks that passed them, and are told only as passed or
+  failed; nothing a call of a learner's function prints is kept, and only the first kernel's
+  output (before any call) goes into a report. The seed comes from ``--seed-file`` or
+  ``BPLIB_GRADE_SEED`` (removed from the environment); ``hide_secrets`` blanks the grader's
+  arguments and that variable in what /proc shows and makes the grader non-dumpable before any
+  kernel starts, and kernels inherit nothing of its environment. What holds without --sandbox: a
+  kernel runs as the grader's user, so it can read every file that user can (the seed file and
+  the cases among them, if it finds them) and, for a root grader, its memory; with --sandbox it
+  sees no file of the grader's and no process but its own.
 
 **Names and reports.** A submission is named by its path below the folder holding all the
 submissions given (``alice/hw1/02_loss.md``); its report is ``OUT/reports/<name>.json``, written
-as soon as it is graded, and ``OUT/grades.csv`` is rewritten then (cells a spreadsheet would read
+as soon as it is graded, and the tables are rewritten then: ``OUT/grades.csv``, a row per
+submission, and ``OUT/learners.csv``, a row per learner (``learner``: the name's first
+component), each task's best points, total, max and worst status (cells a spreadsheet would read
 as a formula start with ``'``). Symbolic links below the submissions are refused with a reason,
 never followed. A run never writes over reports: if ``OUT`` holds some, it stops, unless
 ``--resume`` is given, which grades only the submissions without a report (after a grader was
-stopped midway, say) and makes the table of all of them.
+stopped midway, say), refuses a seed other than the one they were made with (each holds a hash
+of it, never the seed), and makes the tables of all of them.
 """
 import argparse
 import ast
@@ -75,7 +99,8 @@ EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"  # found anywhere in a line, as nbgrader does
 CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([^"']+)["']""")
 STATUSES = ("ok", "error", "memory", "timeout", "kernel died")  # from best to worst
-STOPS = {"dead": "kernel died", "killed": KILLED, "flood": f"output over {MESSAGE_BYTES_CAP >> 20} MB",
+STOPS = {"dead": "kernel died", "killed": KILLED,
+         "flood": f"output over {MESSAGE_BYTES_CAP >> 20} MB",
          "late": "timeout: notebook time limit"}  # why no further task can run in that kernel
 RANDOM_CASES = 3
 RESULT_CAP = 64 << 20  # bytes of float64 a call may return in all: more is refused, unread
@@ -448,7 +473,8 @@ def status_of(state, message):
     """The notebook status a kernel state stands for."""
     if message and message.startswith("MemoryError"):
         return "memory"
-    return {"ok": "ok", "error": "error", "flood": "error", "dead": "kernel died"}.get(state, "timeout")
+    statuses = {"ok": "ok", "error": "error", "flood": "error", "dead": "kernel died"}
+    return statuses.get(state, "timeout")
 
 
 def outcome(task, passed, message, cause=None):
@@ -537,7 +563,8 @@ class Grader:
         return None
 
     def start(self, path, text, nb, lib, event, timeout, first=True):
-        """With ``lib``, (folder, packages) made by ``library_copy``: a kernel (None if it could not be made) that ran the notebook's cells, and why
+        """With ``lib``, (folder, packages) made by ``library_copy``: a kernel (None if it could
+        not be made) that ran the notebook's cells, and why
         grading must stop, or None. Only the first kernel's output and events are kept: a
         restarted kernel may have seen hidden cases."""
         try:

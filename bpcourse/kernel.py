@@ -3,9 +3,24 @@ manager whose kernel listens on Unix sockets in a folder of its own (``PrivateSo
 
 - ``IPCKernelManager``: for the book build (jupyter-cache) and the notebook tests (nbclient).
 - ``LimitedKernelManager`` under ``Kernel``: the grader's kernel, one per submission, in its own
-  process session and temporary folder, behind a launcher that sets limits on memory and file
-  size (and, with --sandbox, bubblewrap); ``Kernel`` adds time limits and kills everything the
-  kernel started.
+  process session and temporary folder, behind a launcher that sets per-process limits (address
+  space, file size) and, with --sandbox, bubblewrap; ``Kernel`` adds time limits, a watchdog over
+  all the kernel's processes together (``Budget``) and kills everything the kernel started.
+
+What holds for the processes of one kernel (``Budget``):
+
+- memory: each process's address space (rlimit), and the sum of the proportional set sizes of
+  all of them, looked at by a watchdog every ``Kernel.WATCH`` s while the grader waits on the
+  kernel; with --sandbox the same, and a PID namespace ends them all with the kernel.
+- processes: their number, by the watchdog (``RLIMIT_NPROC`` counts all of a user's processes,
+  and none of root's: no use here); with --sandbox the same.
+- disk: each file anywhere (rlimit), and all the files in the kernel's folder, by the watchdog;
+  with --sandbox also ``/tmp`` and ``/dev/shm``, tmpfs of the limit each, and nothing else is
+  writable.
+
+The watchdog finds the kernel's processes by a marker in their environment: a process that wiped
+its environment escapes it without --sandbox. Between two looks a fork bomb or an allocation can
+overshoot; the kill that follows takes all of them, as often as needed.
 
 Why Unix sockets: jupyter_client picks free TCP ports, closes them, and the kernel binds them
 later; any other process that takes one in between (another kernel starting, a browser) makes
@@ -223,7 +238,8 @@ class Kernel:
     def run(self, code, timeout, record=True):
         """Execute ``code``: (state, message), the state "ok" (message None), "error",
         "timeout" (interrupted), "killed" (it ignored the interrupt), "flood" (it sent a message
-        over MESSAGE_BYTES_CAP: killed) or "dead" (it died, or the watchdog killed it). Printed output is kept (up to
+        over MESSAGE_BYTES_CAP: killed) or "dead" (it died, or the watchdog killed it). Printed
+        output is kept (up to
         OUTPUT_CAP characters) if ``record``."""
         msg_id = self.client.execute(code, store_history=False, stop_on_error=False,
                                      allow_stdin=False)
@@ -236,7 +252,8 @@ class Kernel:
             return "killed", KILLED
         if state == "flood":
             self.kill()
-            return "flood", f"output over {MESSAGE_BYTES_CAP >> 20} MB in one message: kernel killed"
+            return "flood", (f"output over {MESSAGE_BYTES_CAP >> 20} MB in one message: "
+                              "kernel killed")
         if state == "dead":
             why = self.violation or f"exit code {self.process.returncode}"
             return state, f"kernel died ({why})"
