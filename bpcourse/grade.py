@@ -176,7 +176,9 @@ def progress(notebook=None):
 '''
 
 
-_AST = threading.Lock()  # CPython 3.11's ast is not safe in two threads at once
+# CPython 3.11 builds ASTs unsafely in two threads at once ("AST constructor recursion depth
+# mismatch"): withhold's ast.parse and jupytext's ast.literal_eval take turns.
+_AST = threading.Lock()
 
 
 def withhold(source, names):
@@ -317,7 +319,8 @@ def read_notebook(path):
     if len(data) > NOTEBOOK_CAP:
         raise ValueError(f"over {NOTEBOOK_CAP >> 20} MB")
     text = data.decode("utf-8")
-    return text, jupytext.reads(text, fmt=path.suffix[1:])
+    with _AST:
+        return text, jupytext.reads(text, fmt=path.suffix[1:])
 
 
 def tagged(cell, tag):
