@@ -224,6 +224,9 @@ def test_instructor_flow_end_to_end(released, tmp_path):
                "--cases", str(tmp_path / "cases.py"), "--timeout-cell", "20"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    troubles = {r["submission"]: r["events"] for r in grade.saved_reports(out).values()
+                if r["status"] != "ok"}
+    assert not troubles, troubles
     with open(out / "grades.csv") as f:
         rows = list(csv.DictReader(f))
     tasks = [name for master in sorted(grade.EXERCISES.glob("*.md"))
