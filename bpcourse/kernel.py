@@ -205,10 +205,15 @@ class Kernel:
         self.stderr = tempfile.TemporaryFile()
         # Not independent: the kernel exits if the grader dies. In the sandbox the grader's pid
         # means nothing (another PID namespace); there bwrap's --die-with-parent does it.
-        self.manager.start_kernel(env=env, cwd=str(folder), independent=budget.sandbox,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=self.stderr,
-                                  extra_arguments=["--HistoryManager.enabled=False"])
+        try:
+            self.manager.start_kernel(env=env, cwd=str(folder), independent=budget.sandbox,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=self.stderr,
+                                      extra_arguments=["--HistoryManager.enabled=False"])
+        except OSError:  # no such interpreter, say: nothing is left behind
+            self.stderr.close()
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         self.process = self.manager.provisioner.process
         # A context of its own, whose sockets drop the connection to a kernel that sends a
         # message over MESSAGE_BYTES_CAP: the grader never holds one in memory. A monitor
