@@ -177,7 +177,7 @@ def progress(notebook=None):
 
 
 # CPython 3.11 builds ASTs unsafely in two threads at once ("AST constructor recursion depth
-# mismatch"): withhold's ast.parse and jupytext's ast.literal_eval take turns.
+# mismatch"): withhold's ast.parse, jupytext's and numpy's ast.literal_eval take turns.
 _AST = threading.Lock()
 
 
@@ -218,22 +218,31 @@ def _withhold(source, names):
     return ast.unparse(tree)
 
 
-def library_copy(folder, tasks):
-    """bplib and bpcourse for a grading kernel, in ``folder``: bplib without the implementations
-    of ``tasks`` (``LIBRARY_ANSWERS``), bpcourse with a ``check`` module that does nothing.
-    Returns [(copy, real folder)] of both packages."""
+def _bplib():
     import bplib
 
+    return Path(bplib.__file__).resolve().parent
+
+
+def library_sources(tasks):
+    """{module: source} of the bplib modules without the implementations of ``tasks``
+    (``LIBRARY_ANSWERS``)."""
     withheld = {}
     for task in tasks:
         module, *names = LIBRARY_ANSWERS.get(task, ("",))
         withheld.setdefault(module, set()).update(names)
-    real = Path(bplib.__file__).resolve().parent
+    return {module: withhold((_bplib() / f"{module}.py").read_text(), names)
+            for module, names in withheld.items() if names}
+
+
+def library_copy(folder, sources):
+    """bplib and bpcourse for a grading kernel, in ``folder``: bplib with the modules
+    ``sources`` (``library_sources``) in place of its own, bpcourse with a ``check`` module that
+    does nothing. Returns [(copy, real folder)] of both packages."""
+    real = _bplib()
     shutil.copytree(real, folder / "bplib", ignore=shutil.ignore_patterns("__pycache__"))
-    for module, names in withheld.items():
-        if names:
-            path = folder / "bplib" / f"{module}.py"
-            path.write_text(withhold(path.read_text(), names))
+    for module, source in sources.items():
+        (folder / "bplib" / f"{module}.py").write_text(source)
     (folder / "bpcourse").mkdir()
     (folder / "bpcourse" / "__init__.py").write_text("")
     (folder / "bpcourse" / "check.py").write_text(CHECK_STUB)
@@ -439,7 +448,8 @@ def read_npy(fd, name, budget):
             raise ValueError(f"{name}: .npy format version {version}; expected 1.0 or 2.0")
         read_header = (npformat.read_array_header_1_0 if version == (1, 0)
                        else npformat.read_array_header_2_0)
-        shape, fortran, dtype = read_header(f, max_header_size=1024)
+        with _AST:  # numpy reads the header with ast.literal_eval
+            shape, fortran, dtype = read_header(f, max_header_size=1024)
         if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
             raise ValueError(f"{name} has dtype {dtype}; expected a numeric dtype")
         count = math.prod(shape)
@@ -530,6 +540,17 @@ class Grader:
         unknown = {n for _, names in self.masters.values() for n in names if n not in tasks}
         if unknown:
             raise SystemExit(f"{masters}: check() calls name unknown tasks: {sorted(unknown)}")
+        self.sources = {}
+        for _, names in self.masters.values():
+            self.library_sources(names)
+
+    def library_sources(self, names):
+        """``library_sources`` of the tasks ``names``, made once (for each master's, when the
+        grader is made: in one thread, see ``_AST``)."""
+        key = frozenset(name for name in names if name in LIBRARY_ANSWERS)
+        if key not in self.sources:
+            self.sources[key] = library_sources(key)
+        return self.sources[key]
 
     def tasks_for(self, path, nb):
         """The master's name and its tasks; a notebook without master brings its own checks."""
@@ -616,7 +637,7 @@ class Grader:
         results, folder = report["tasks"], Path(tempfile.mkdtemp(prefix="bplib-lib-"))
         first = kernel = None
         try:
-            lib = (folder, library_copy(folder, names))
+            lib = (folder, library_copy(folder, self.library_sources(names)))
             kernel, stop = self.start(path, text, nb, lib, event, timeout)
             first = kernel
             for hidden in (False, True):
