@@ -40,16 +40,20 @@ EXPECTED = {
                {"toy_affine": "ValueError: no affine today", "events": "boom at import"}),
     "hangs": ({**FULL, "toy_affine": 0}, "timeout",
               {"toy_affine": "timed out after 2 s (interrupted)", "events": "cell 4: timed out"}),
-    "swallows_signal": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "timeout",
+    "swallows_signal": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 3}, "timeout",
                         {"toy_affine": "ignored the interrupt, kernel killed",
-                         "toy_pair": "ignored the interrupt, kernel killed"}),
+                         "toy_pair": "passed 3 cases"}),  # in a new kernel
     "swallows_interrupt": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "timeout",
                            {"toy_relu": "ignored the interrupt", "events": "cell 6"}),
-    "exits": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 0}, "kernel died",
-              {"toy_affine": "kernel died (exit code 0)", "toy_pair": "kernel died"}),
+    # A dead kernel costs only the task that killed it: the rest are graded in a new one.
+    "exits": ({"toy_relu": 1, "toy_affine": 0, "toy_pair": 3}, "kernel died",
+              {"toy_affine": "kernel died (exit code 0)", "toy_pair": "passed 3 cases"}),
+    "segfaults": ({"toy_relu": 0, "toy_affine": 2, "toy_pair": 3}, "kernel died",
+                  {"toy_relu": "kernel died (exit code -11)", "events": "toy_relu: kernel died"}),
     "memory": ({**FULL, "toy_affine": 0}, "memory",
                {"toy_affine": "MemoryError", "events": "cell 4: MemoryError"}),
     "prints": (FULL, "ok", {}),
+    "progress": (FULL, "ok", {}),
     "no_checks": (FULL, "ok", {}),
     "cheats": ({"toy_relu": 0, "toy_affine": 0, "toy_pair": 0}, "ok",
                {"toy_relu": "expected [0."}),
@@ -107,6 +111,11 @@ def test_megabytes_of_output_are_cut_and_still_graded(batch):
     assert re.search(r"\[\.\.\. \d{7} more characters\]$", report["output"])
 
 
+def test_reports_carry_no_check_or_progress_text(batch):
+    output = batch[0]["progress"]["output"]
+    assert output == "the learner's own line\n", output
+
+
 def test_hidden_cases_and_seed_stay_out_of_reports_and_kernel_folders(batch):
     reports, root, out = batch
     assert list(root.iterdir()) == []  # every kernel's folder, with the stolen inputs, is gone
@@ -123,7 +132,7 @@ def test_reports_and_table(batch):
         rows = list(csv.reader(f))
     assert rows[0] == ["submission", "toy_relu", "toy_affine", "toy_pair", "total", "max", "status"]
     table = {Path(row[0]).stem: row[1:] for row in rows[1:]}
-    assert table["exits"] == ["1", "0", "0", "1", "6", "kernel died"]
+    assert table["exits"] == ["1", "0", "3", "4", "6", "kernel died"]
     assert table["correct"] == ["1", "2", "3", "6", "6", "ok"]
     saved = json.loads((out / "reports" / "hangs.md.json").read_text())
     assert saved["tasks"]["toy_affine"] == reports["hangs"]["tasks"]["toy_affine"]
@@ -215,6 +224,9 @@ def test_instructor_flow_end_to_end(released, tmp_path):
                "--cases", str(tmp_path / "cases.py"), "--timeout-cell", "20"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    troubles = {r["submission"]: r["events"] for r in grade.saved_reports(out).values()
+                if r["status"] != "ok"}
+    assert not troubles, troubles
     with open(out / "grades.csv") as f:
         rows = list(csv.DictReader(f))
     tasks = [name for master in sorted(grade.EXERCISES.glob("*.md"))
@@ -318,8 +330,8 @@ def test_self_check_prints_a_table_and_writes_nothing(tmp_path, capsys, monkeypa
     printed = capsys.readouterr().out
     assert code == 0 and list(tmp_path.iterdir()) == []
     assert "misnamed.md: 5/6 points, ok" in printed
-    assert "❌ toy_relu: NameError: function relu not defined" in printed
-    assert "✅ toy_pair: passed 3 cases" in printed
+    assert "❌ failed toy_relu: NameError: function relu not defined" in printed
+    assert "✅ passed toy_pair: passed 3 cases" in printed
 
 
 def test_sandbox_without_bubblewrap_refuses_to_run(monkeypatch, tmp_path):
@@ -378,7 +390,7 @@ def test_sandbox_hides_files_and_network(tmp_path, monkeypatch):
     assert graded[False]["probes"]["total"] == 0
     assert graded[True]["probes"]["total"] == 6, graded[True]["probes"]
     swallowed = graded[True]["swallows_signal"]
-    assert (swallowed["total"], swallowed["status"]) == (1, "timeout")
+    assert (swallowed["total"], swallowed["status"]) == (4, "timeout")  # pair: in a new kernel
     assert surviving(b"bplib-grade-") == []
 
 
@@ -481,6 +493,14 @@ def test_names_are_paths_links_are_refused_and_cells_are_no_formulas(tmp_path):
                       "dave.md": ("0", "error"), "eve": ("0", "error"), long: ("5", "ok"),
                       "frank.md": ("5", "ok"), "frank.md.json/toy.md": ("5", "ok")}
     assert len(list(out.glob("reports/**/*.json"))) == len(totals)
+    with open(out / "learners.csv") as f:  # a learner: the first component of a name
+        learners = {row["learner"]: (row["total"], row["max"], row["status"])
+                    for row in csv.DictReader(f)}
+    assert learners == {"'=HYPERLINK(1).md": ("5", "6", "ok"), "alice": ("5", "6", "ok"),
+                        "bob": ("0", "6", "ok"), "carol": ("0", "6", "error"),
+                        "dave.md": ("0", "6", "error"), "eve": ("0", "6", "error"),
+                        long: ("5", "6", "ok"), "frank.md": ("5", "6", "ok"),
+                        "frank.md.json": ("5", "6", "ok")}
     for name in ("carol/toy.ipynb", "dave.md", "eve"):
         report = json.loads(grade.report_path(out, name).read_text())
         assert report["events"] == ["a symbolic link: refused, not followed"], report
@@ -508,9 +528,10 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
     (root / "c.md").write_text(SLOW)
     toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
            f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    (tmp_path / "seed").write_text("s3cret\n")
     command = [sys.executable, "-c", toy, str(root), "--out", str(out),
                "--workers", "1", "--timeout-cell", "90", "--timeout-notebook", "90",
-               "--masters", str(FIXTURES / "masters")]
+               "--masters", str(FIXTURES / "masters"), "--seed-file", str(tmp_path / "seed")]
     first = out / "reports" / "a.ipynb.json"
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
@@ -530,6 +551,11 @@ def test_a_killed_batch_keeps_its_reports_and_resume_grades_the_rest(tmp_path):
         assert [row["submission"] for row in csv.DictReader(f)] == ["a.ipynb"]
     (root / "b.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
     (root / "c.md").write_text(SLOW.replace("time.sleep(60)", "time.sleep(0)"))
+    (tmp_path / "other").write_text("another")
+    for other in (command[:-2], command + ["--seed-file", str(tmp_path / "other")]):
+        refused = subprocess.run(other + ["--resume"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "made with another seed" in refused.stderr
+        assert first.read_bytes() == kept and not (out / "reports" / "b.md.json").exists()
     again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("points") == 2 and "a.ipynb" not in again.stdout, again.stdout
@@ -567,13 +593,16 @@ print("x" * 200_000_000)  # one message of 200 MB
 
 
 def test_a_message_over_the_cap_is_not_taken_into_the_graders_memory(tmp_path):
-    """The kernel's connection is dropped: the submission goes mute and times out, and the
-    grader's peak stays far below the 200 MB message (it held ~3 copies of it before)."""
+    """The kernel's connection is dropped, the kernel killed and the submission told why (not
+    a timeout), and the grader's peak stays far below the 200 MB message (it held ~3 copies of
+    it before)."""
     (tmp_path / "flood.md").write_text(FLOOD)
-    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=2, notebook=20,
+    grader = grade.Grader(TOY, FIXTURES / "masters", grade.Limits(cell=30, notebook=60,
                                                                   memory_mb=1500))
     (report,), peak = peak_memory(lambda: list(grader.grade([tmp_path / "flood.md"])))
-    assert (report["status"], report["total"]) == ("timeout", 0), report
+    assert (report["status"], report["total"]) == ("error", 0), report
+    assert report["events"] == ["cell 2: output over 32 MB in one message: kernel killed"]
+    assert report["tasks"]["toy_relu"]["message"] == "output over 32 MB", report
     assert peak < 2 * kernel.MESSAGE_BYTES_CAP, peak
 
 
@@ -585,3 +614,264 @@ def test_a_result_that_would_broadcast_past_the_cap_is_not_compared():
     assert grade.comparable((np.zeros(3), np.zeros(10)), (np.zeros(3), column)) is not None
     assert grade.comparable(np.zeros((10, 1)), np.zeros((10, 1))) is None
     assert grade.comparable(np.zeros(10), np.zeros(7)) is None  # no broadcast: compare says why
+
+
+def toy_notebook(source, heading="# Toy exercises"):
+    """A submission for the toy master: ``source`` as its one code cell."""
+    return f"{heading}\n\n```{{code-cell}} ipython3\n{source}\n```\n"
+
+
+HOG = '''\
+import os, sys, time
+import numpy as np
+
+
+def children(count, work):
+    """Fork ``count`` children that each do ``work()`` and then wait; back after 3 s."""
+    for _ in range(count):
+        if os.fork() == 0:
+            work()
+            time.sleep(30)
+            os._exit(0)
+    time.sleep(3)
+
+
+def relu(x):  # 8 children of 100 MB each: each under the limit, not all together
+    children(8, lambda: globals().setdefault("kept", np.ones(100 << 17)))
+    return np.maximum(x, 0)
+
+
+def affine(X, W, b):  # a fork bomb, bounded at 2**6 processes (this is a test)
+    for _ in range(6):
+        os.fork()
+    time.sleep(20)
+    return X @ W + b
+
+
+def product_grads(x, y):  # 30 files of 10 MB in the kernel's folder
+    for i in range(30):
+        with open(f"big{i}", "wb") as f:
+            f.write(bytes(10 << 20))
+    return y, x
+
+
+def spare(x, y):  # what a correct answer looks like here
+    return y, x
+'''
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["plain", "sandbox"])
+def test_limits_cover_the_whole_process_tree(tmp_path, sandbox):
+    """Memory summed over the kernel's children, their number and the disk their files take:
+    each excess kills all the kernel's processes, costs its task, and the next task is graded
+    in a new kernel (here: the same notebook with a correct last function)."""
+    tag = f"hog-{os.getpid()}-{time.monotonic_ns()}"
+    (tmp_path / "hog.md").write_text(toy_notebook(f"# {tag}\n" + HOG))
+    (tmp_path / "spare.md").write_text(toy_notebook(HOG + "\nproduct_grads = spare\n"))
+    limits = grade.Limits(cell=25, notebook=120, memory_mb=600, sandbox=sandbox, procs=40,
+                          disk_mb=100)
+    grader = grade.Grader(TOY, FIXTURES / "masters", limits)
+    reports = {Path(r["submission"]).stem: r for r in grader.grade([tmp_path], workers=2)}
+    messages = {task: r["message"] for task, r in reports["hog"]["tasks"].items()}
+    assert reports["hog"]["total"] == 0, reports["hog"]
+    assert "processes use over 600 MB together" in messages["toy_relu"], messages
+    assert re.search(r"\d+ processes; the limit is 40", messages["toy_affine"]), messages
+    assert "files take over 100 MB" in messages["toy_pair"], messages
+    assert reports["hog"]["status"] == "kernel died"
+    assert reports["spare"]["total"] == 3, reports["spare"]  # graded after two restarts
+    assert surviving(tag.encode()) == [] and surviving(b"time.sleep(30)") == []
+
+
+def test_the_sandbox_tmp_holds_the_disk_limit(tmp_path):
+    fills = "try:\n    for i in range(30):\n        with open(f'/tmp/fill{i}', 'wb') as f:\n" \
+            "            f.write(bytes(10 << 20))\nexcept OSError as err:\n    print(err)"
+    (tmp_path / "fills.md").write_text(toy_notebook(fills))
+    limits = grade.Limits(cell=20, notebook=60, memory_mb=600, sandbox=True, disk_mb=100)
+    (report,) = grade.Grader(TOY, FIXTURES / "masters", limits).grade([tmp_path / "fills.md"])
+    assert "No space left on device" in report["output"], report
+
+
+SPY = '''\
+import os, re
+import numpy as np
+
+found = []
+for pid in [str(os.getppid())] + os.listdir("/proc"):
+    for part in ("cmdline", "environ"):
+        try:
+            found.append(open(f"/proc/{pid}/{part}", "rb").read().decode(errors="replace"))
+        except OSError:
+            pass
+for text in list(found):  # every file named there, if it can be read
+    for path in re.findall(r"/[^\\x00\\s=:]+", text):
+        try:
+            found.append(open(path).read(100_000))
+        except (OSError, UnicodeDecodeError):
+            pass
+stolen = "\\n".join(found)
+print(stolen[:1_000_000])  # the grader's own first
+
+
+def relu(x):
+    hits = [stolen[max(i - 100, 0):i + 100] for i in map(stolen.find, ("8675.309", "s3cret"))
+            if i >= 0]
+    raise ValueError(" | ".join(hits) or "nothing")
+
+
+def affine(X, W, b):
+    print(X, W, b)  # a hidden case printed: must not reach the report
+    np.save("seen.npy", X)
+    return X @ W + b
+
+
+def product_grads(x, y):  # every other case's inputs, if it finds them
+    raise ValueError(str([open(os.path.join(d, f), "rb").read()[-40:] for d, _, files in
+                          os.walk(".") for f in files if f.endswith(".npy")])[-250:])
+'''
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["plain", "sandbox"])
+def test_secrets_stay_out_of_the_kernels_reach_and_the_reports(tmp_path, sandbox):
+    """A submission reads every process's command line and environment, every file they name,
+    and prints what it finds; its functions print and keep the hidden cases: neither the seed
+    (from the environment, or from --seed-file) nor a hidden value reaches any report."""
+    root, out, seed = tmp_path / "submissions", tmp_path / "grades", "s3cret-seed-0192"
+    root.mkdir()
+    (root / "spy.md").write_text(toy_notebook(SPY))
+    (tmp_path / "cases.py").write_text(
+        "import numpy as np\nCASES = {'toy_affine': [(np.full((1, 2), 8675.309), np.eye(2), "
+        "np.zeros(2))], 'toy_pair': [(np.full(3, 8675.309), np.ones(3))]}\n")
+    (tmp_path / "seed").write_text(seed)
+    toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
+           f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    command = [sys.executable, "-c", toy, str(root), "--out", str(out), "--masters",
+               str(FIXTURES / "masters"), "--cases", str(tmp_path / "cases.py"),
+               "--timeout-cell", "20"] + ["--sandbox"] * sandbox
+    env = {**os.environ, grade.SEED_VARIABLE: seed}
+    if sandbox:
+        command, env = command + ["--seed-file", str(tmp_path / "seed")], os.environ
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "reports" / "spy.md.json").read_text())
+    assert "s3cret-seed" not in run.stdout + "".join(p.read_text() for p in out.rglob("*.*"))
+    assert "8675" not in run.stdout + "".join(p.read_text() for p in out.rglob("*.*")), report
+    assert report["seed_sha256"] == hashlib.sha256(seed.encode()).hexdigest()[:16]
+    points = {task: r["points"] for task, r in report["tasks"].items()}
+    assert points == {"toy_relu": 0, "toy_affine": 2, "toy_pair": 0}, report["tasks"]
+    assert report["tasks"]["toy_relu"]["message"] == "ValueError: nothing", report
+    assert report["tasks"]["toy_affine"]["message"] == "passed 3 cases and 1 hidden", report
+
+
+@pytest.mark.parametrize("command", [[], ["release"]], ids=["grade", "release"])
+def test_every_flag_has_help_text(command):
+    run = subprocess.run([sys.executable, "-m", "bpcourse.grade", *command, "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    options = run.stdout.split("options:")[1]
+    entries = re.split(r"\n  (?=-)", "\n" + options.strip("\n"))[1:]
+    flags = {re.match(r"[-\w]+", entry).group(): entry for entry in entries}
+    assert set(flags) >= ({"-h", "--out", "--ipynb"} if command else
+                          {"-h", "--out", "--self", "--masters", "--seed-file", "--seed", "--cases",
+                           "--workers", "--timeout-cell", "--timeout-notebook", "--memory-mb",
+                           "--procs", "--disk-mb", "--sandbox", "--resume"})
+    for flag, entry in flags.items():  # the flag, its metavar, then words
+        words = re.sub(r"^[-\w]+(, [-\w]+)?( [A-Z_]+)?", "", entry).split()
+        assert len(words) >= 3, f"{flag} has no help text: {entry!r}"
+    positional = run.stdout.split("positional arguments:")[1].split("options:")[0]
+    assert len(positional.split()) >= 4, positional
+
+
+WITHHELD = """\
+# Backprop in matrix form
+
+```{{code-cell}} ipython3
+import importlib
+import numpy as np
+import bplib.layers
+
+
+def source_of(path):  # the library's code, read from its file and run
+    namespace = {{"__name__": "bplib.stolen", "__package__": "bplib"}}
+    exec(compile(open(path).read(), path, "exec"), namespace)
+    return type("module", (), namespace)
+
+
+def linear_backward(dout, X, W):
+    layers = {layers}
+    lin = layers.Linear(*W.shape)
+    lin.W.value[...] = W
+    lin.forward(X)
+    return lin.backward(dout), lin.W.grad, lin.b.grad
+```
+"""
+
+
+def test_the_grading_kernel_offers_no_implementation_of_the_graded_task(tmp_path):
+    """A function that calls bplib's Linear.backward for linear_backward earns nothing, whether
+    it imports it, reloads the module, or runs the source of the module's file; under --sandbox
+    the real package's file, where the grader has it, holds the same copy."""
+    import bplib
+
+    from bpcourse.check import TASKS
+
+    real = Path(bplib.__file__).parent / "layers.py"
+    ways = {"imported": "bplib.layers", "reloaded": "importlib.reload(bplib.layers)",
+            "copy_run": "source_of(bplib.layers.__file__)", "real_run": f"source_of({str(real)!r})"}
+    for way, layers in ways.items():
+        (tmp_path / f"04_backprop_matrix_{way}.md").write_text(WITHHELD.format(layers=layers))
+    for sandbox in (False, True):
+        limits = grade.Limits(cell=20, notebook=60, sandbox=sandbox)
+        paths = [tmp_path / f"04_backprop_matrix_{way}.md" for way in ways
+                 if sandbox or way != "real_run"]  # unsandboxed, the real file can be read
+        reports = grade.Grader(TASKS, limits=limits).grade(paths, workers=2)
+        for report in reports:
+            result = report["tasks"]["linear_backward"]
+            assert result["points"] == 0, (sandbox, report)
+            assert result["message"] == "NotImplementedError: Linear.backward is not available " \
+                                        "while grading: write your own", (sandbox, report)
+
+
+def test_the_library_copy_withholds_every_tasks_implementation(tmp_path):
+    """Every task of the registry names what it withholds, and each is found in bplib."""
+    from bpcourse.check import TASKS
+
+    assert set(grade.LIBRARY_ANSWERS) == set(TASKS)
+    grade.library_copy(tmp_path, grade.library_sources(TASKS))
+    text = "".join(path.read_text() for path in (tmp_path / "bplib").glob("*.py"))
+    assert "(dout, self._W_cache)" not in text  # a line of Linear.backward's
+    for module, *names in grade.LIBRARY_ANSWERS.values():
+        for name in names:
+            assert grade.WITHHELD.format(name) in text or name.startswith("VJP_RULES"), name
+
+
+def venv(folder, packages=()):
+    """A venv at ``folder`` without pip; ``packages``: folders its path includes (a .pth)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True,
+                   timeout=120)
+    (site,) = folder.glob("lib/python*/site-packages")
+    (site / "grader.pth").write_text("".join(f"{p}\n" for p in packages))
+    return folder / "bin" / "python"
+
+
+def test_sandbox_works_with_any_interpreter_and_a_kernel_that_fails_to_start_says_why(tmp_path):
+    """An interpreter at a path with spaces whose packages live outside its prefixes (a .pth
+    names them) grades under --sandbox; one without ipykernel gets its error in the report."""
+    python = venv(tmp_path / "with space" / ".venv",
+                  [p for p in sys.path if p.endswith("site-packages")])
+    out = tmp_path / "grades"
+    toy = (f"import runpy, sys; from bpcourse import grade; sys.exit(grade.main(sys.argv[1:], "
+           f"tasks=runpy.run_path({str(FIXTURES / 'tasks.py')!r})['TASKS']))")
+    run = subprocess.run([str(python), "-c", toy, str(FIXTURES / "submissions" / "correct.ipynb"),
+                          "--out", str(out), "--masters", str(FIXTURES / "masters"), "--sandbox",
+                          "--timeout-cell", "20"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(grade.__file__).parents[1])})
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "reports" / "correct.ipynb.json").read_text())
+    assert (report["total"], report["status"]) == (6, "ok"), report
+    bare = venv(tmp_path / "bare")
+    for sandbox in (False, True):
+        limits = grade.Limits(cell=5, notebook=20, sandbox=sandbox, python=str(bare))
+        (report,) = grade.Grader(TOY, FIXTURES / "masters", limits).grade(
+            [FIXTURES / "submissions" / "correct.ipynb"])
+        assert (report["total"], report["status"]) == (0, "kernel died"), report
+        assert "No module named ipykernel_launcher" in report["events"][0], report
