@@ -506,7 +506,7 @@ class InProcessKernel:
     def __init__(self, folder, function, fn):
         self.folder, self.namespace = folder, {function: fn}
 
-    def run(self, code, timeout):
+    def run(self, code, timeout, record=True):
         try:
             with np.errstate(all="ignore"):  # as in a kernel: numpy's warnings are not errors
                 exec(code, self.namespace)
