@@ -140,10 +140,15 @@
       ctx.fillText(fmt(t), p.X(t), py + ph + 4);
     }
     ctx.fillText(o.xlabel, px + pw / 2, py + ph + 22);
-    ctx.font = "bold " + FONT;
+    // The title from the plot's left edge to the panel's right one: smaller type when it would
+    // run past it (a narrow lab, on a phone), down to 9 px; then squeezed to fit.
+    const room = box.x + box.w - px - 2;
+    let size = 12;
+    do ctx.font = `bold ${size--}px ${FONT.split("px ")[1]}`;
+    while (ctx.measureText(o.title).width > room && size >= 9);
     ctx.textAlign = "left";
     ctx.textBaseline = "bottom";
-    ctx.fillText(o.title, px, py - 6);
+    ctx.fillText(o.title, px, py - 6, room);
     ctx.font = FONT;
     ctx.translate(box.x + 12, py + ph / 2);
     ctx.rotate(-Math.PI / 2);

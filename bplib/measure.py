@@ -9,15 +9,26 @@ import tracemalloc
 from . import validate
 
 
+MIN_SECONDS = 0.02  # the shortest measurement: in a browser the clock ticks in 0.1 ms or more
+
+
 def best_time(f, *args, repeats=7):
-    """``(f(*args), seconds)``: the result of the last run and the fastest of ``repeats`` runs,
-    the one the rest of the machine disturbed least."""
+    """``(f(*args), seconds)``: the result of the last run and the fastest of ``repeats``
+    measurements of one run, the one the rest of the machine disturbed least. A measurement
+    runs f as many times as it takes to last MIN_SECONDS (doubling) and divides, so that a clock
+    that ticks coarsely still times a fast f."""
     validate.check_number(repeats, "repeats", "best_time", "an int >= 1")
-    best = float("inf")
+    best, runs = float("inf"), 1
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = f(*args)
-        best = min(best, time.perf_counter() - start)
+        while True:
+            start = time.perf_counter()
+            for _ in range(runs):
+                result = f(*args)
+            elapsed = time.perf_counter() - start
+            if elapsed >= MIN_SECONDS or runs >= 1 << 20:
+                break
+            runs *= 2
+        best = min(best, elapsed / runs)
     return result, best
 
 

@@ -219,6 +219,7 @@ def test_the_book_follows_the_system_theme_and_the_labs_stay_readable(browser, s
     try:
         page = context.new_page()
         page.goto(f"{site}/chapters/05_training.html", wait_until="networkidle")
+        page.wait_for_function("() => document.documentElement.dataset.theme !== 'auto'")
         assert page.evaluate("() => document.documentElement.dataset.theme") == scheme
         texts = page.locator(".bplib-lab").first.evaluate(CONTRAST)
         assert len(texts) >= 5
@@ -249,3 +250,34 @@ def test_search_ranks_a_chapter_above_pages_that_mention_its_title(browser, site
         assert problems["console"] == [] and problems["blocked"] == []
     finally:
         page.context.close()
+
+
+TITLES = """() => {
+  window.bpTitles = [];
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, x, y, maxWidth) {
+    if (this.font.startsWith('bold')) {
+      const width = Math.min(this.measureText(text).width, maxWidth ?? Infinity);
+      const dpr = this.getTransform().a;  // the lab scales its context by the pixel ratio
+      window.bpTitles.push({text, right: x + width, canvas: this.canvas.width / dpr,
+                            size: parseFloat(this.font.split(' ')[1])});
+    }
+    return fill.apply(this, arguments);
+  };
+}"""
+
+
+def test_the_labs_titles_fit_their_panels_on_a_phone(browser, site):
+    """At 390 px every panel title a lab draws ends inside its canvas, at 9 px or more."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.add_init_script(f"({TITLES})()")
+        for name in ["05_training", "06_vanishing_gradients", "07_resnet_skips"]:
+            page.goto(f"{site}/chapters/{name}.html", wait_until="networkidle")
+            titles = page.evaluate("() => window.bpTitles")
+            assert len(titles) >= 2, name
+            assert all(t["right"] <= t["canvas"] and t["size"] >= 9 for t in titles), \
+                [t for t in titles if t["right"] > t["canvas"] or t["size"] < 9]
+    finally:
+        context.close()
