@@ -8,15 +8,16 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# tools/ holds the book's local Sphinx extension and the site's server, which the tests load too.
+# tools/ holds the book's local Sphinx extensions, the site's server and the PDF printer (with the
+# way Chromium is launched), which the tests use too.
 sys.path.insert(0, str(ROOT / "tools"))
-from serve_book import SiteHandler, make_server  # noqa: E402
+from book_pdf import CHROMIUM, CHROMIUM_ARGS  # noqa: E402, F401  (for the browser tests)
+from serve_book import QuietHandler, served  # noqa: E402
 JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 
 
@@ -91,24 +92,13 @@ def build_one_page_book(tmp_path_factory, name, page):
     return html
 
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's
-# Headless, quiet, and unable to reach any host but this one, whatever in the page asks (a
-# worker shared by pages too, whose requests a browser context's routes do not see).
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-
-
-class _QuietHandler(SiteHandler):
-    """SiteHandler without its log lines; what it sends is added to the server's ``sent``
-    (path and bytes, headers included), whoever asked: a page, or a worker shared by pages."""
+class _QuietHandler(QuietHandler):
+    """What it sends is added to the server's ``sent`` (path and bytes, headers included),
+    whoever asked: a page, or a worker shared by pages."""
 
     def setup(self):
         super().setup()
         self.wfile = _Counting(self.wfile, self)
-
-    def log_message(self, *args):
-        pass
 
 
 class _Counting:
@@ -133,14 +123,8 @@ class Site(str):
 def serve(directory):
     """Serve a folder on 127.0.0.1 (a free port) for the duration of the block, as `make serve`
     does; yields the base URL (a Site)."""
-    server = make_server(directory, handler=_QuietHandler)
-    server.sent = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
-    site.sent = server.sent
-    try:
+    with served(directory, handler=_QuietHandler) as server:
+        server.sent = []
+        site = Site(f"http://127.0.0.1:{server.server_address[1]}")
+        site.sent = server.sent
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()

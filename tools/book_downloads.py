@@ -1,28 +1,26 @@
 """A local Sphinx extension: what readers of a Jupyter Book expect to download.
 
 - Every notebook page offers its notebook as ``.ipynb`` (executed, outputs included) beside its
-  ``.md`` source in the page's download menu: the executed copy from ``jupyter_execute/`` goes
-  to ``_sources/`` next to the source, and the theme's menu links it.
+  ``.md`` source in the page's download menu: the source with the outputs the execution cache
+  holds for it goes to ``_sources/``, and the theme's menu links it. (myst-nb's own copy in
+  ``jupyter_execute/`` has outputs only when the notebook ran in that build, not when they came
+  from the cache.)
 - ``downloads/exercises.zip`` holds the exercise notebooks as learners get them (solutions
   replaced by ``raise NotImplementedError``, as ``python -m bpcourse.grade release`` makes them),
   as ``.ipynb``; each exercise page links it.
 """
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 
+from book_live import executed_notebook
+
 ARCHIVE = "downloads/exercises.zip"
-
-
-def executed(app, pagename):
-    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
-    return path if path.exists() else None
 
 
 def offer_notebook(app, pagename, templatename, context, doctree):
     """Before the theme builds its download menu (priority 501): the page's notebook."""
-    if doctree is not None and executed(app, pagename):
+    if doctree is not None and executed_notebook(app, pagename):
         context["ipynb_source"] = f"{pagename}.ipynb"
 
 
@@ -42,13 +40,17 @@ def link_archive(app, doctree, docname):
 def write_downloads(app, exception):
     if exception is not None or app.builder.format != "html":
         return
+    import jupytext
+    from jupyter_cache import get_cache
+
     out = Path(app.outdir)
+    cache = get_cache(out.parent / ".jupyter_cache")  # where myst-nb keeps it (_build/)
     for pagename in app.env.found_docs:
-        source = executed(app, pagename)
-        if source:
+        if executed_notebook(app, pagename):
+            _, nb = cache.merge_match_into_notebook(jupytext.read(app.env.doc2path(pagename)))
             target = out / "_sources" / f"{pagename}.ipynb"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            jupytext.write(nb, target)
     from bpcourse.grade import release
 
     with tempfile.TemporaryDirectory() as folder:

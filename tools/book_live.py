@@ -87,10 +87,16 @@ def page_cells(notebook):
     return cells
 
 
+def executed_notebook(app, pagename):
+    """The page's notebook as the build executed it (myst-nb's jupyter_execute/), or None."""
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    return path if path.exists() else None
+
+
 def add_cells(app, pagename, templatename, context, doctree):
     """Notebook pages carry their cells as JSON and load the page script."""
-    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
-    if doctree is None or not executed.exists():
+    executed = executed_notebook(app, pagename)
+    if doctree is None or executed is None:
         return
     config = {"page": pagename, "cells": page_cells(json.loads(executed.read_text())),
               "root": context["pathto"]("", 1) or "./", "wheel": app.bp_wheel_name}

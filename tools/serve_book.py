@@ -5,12 +5,14 @@ the book is read from here when its code cells run in the browser. The types bel
 browsers insist on; they are set here rather than guessed from the system's mime.types.
 """
 import argparse
+import contextlib
 import email.utils
 import functools
 import gzip
 import http.server
 import os
 import sys
+import threading
 from pathlib import Path
 
 TYPES = {
@@ -63,9 +65,29 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class QuietHandler(SiteHandler):
+    """SiteHandler without a log line per request (for the tests and the PDF printer)."""
+
+    def log_message(self, *args):
+        pass
+
+
 def make_server(directory, port=0, handler=SiteHandler):
     """A threading HTTP server for `directory` on 127.0.0.1 (port 0: a free one)."""
     return http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(directory)))
+
+
+@contextlib.contextmanager
+def served(directory, handler=QuietHandler):
+    """The folder served on 127.0.0.1 (a free port) from a thread for the duration of the block;
+    yields the server."""
+    server = make_server(directory, handler=handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def main(argv=None):
