@@ -36,7 +36,8 @@ def test_best_time_passes_the_arguments_and_repeats():
 
 def test_best_time_times_a_fast_function_with_a_coarse_clock(monkeypatch):
     """A browser's clock may tick in whole milliseconds: a 50 microsecond function still gets
-    about 50 microseconds, not 0 (the clock did not move) or 1 ms (it moved once)."""
+    at least its 50 microseconds and well under the clock's 1 ms tick, not 0 (the clock did not
+    move) or 1 ms (it moved once). (A busy machine stretches each spin: 164 us was seen in CI.)"""
     import bplib.measure
 
     real = time.perf_counter
@@ -48,7 +49,7 @@ def test_best_time_times_a_fast_function_with_a_coarse_clock(monkeypatch):
 
     monkeypatch.setattr(bplib.measure.time, "perf_counter", lambda: int(real() * 1e3) / 1e3)
     _, seconds = best_time(spin, repeats=3)
-    assert 45e-6 <= seconds <= 150e-6, seconds
+    assert 45e-6 <= seconds <= 500e-6, seconds
 
 
 def test_peak_memory_returns_the_result_and_stops_tracing():
