@@ -48,8 +48,7 @@ def moons(n=200, noise=0.1, seed=0):
     validate.check_number(noise, "noise", "moons", "a number >= 0")
     rng = as_rng(seed)
     n_upper = n // 2
-    t_upper = np.linspace(0.0, np.pi, n_upper)
-    t_lower = np.linspace(0.0, np.pi, n - n_upper)
+    t_upper, t_lower = np.linspace(0.0, np.pi, n_upper), np.linspace(0.0, np.pi, n - n_upper)
     X = np.vstack([np.column_stack([np.cos(t_upper), np.sin(t_upper)]),
                    np.column_stack([1.0 - np.cos(t_lower), 0.5 - np.sin(t_lower)])])
     y = np.repeat([0, 1], [n_upper, n - n_upper])
@@ -69,8 +68,7 @@ def digits(seed=0, test_fraction=0.2):
     X, y = data.data / 16.0, data.target.astype(np.int64)
     order = as_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
-    return X[train], y[train], X[test], y[test]
+    return X[order[n_test:]], y[order[n_test:]], X[order[:n_test]], y[order[:n_test]]
 
 
 def minibatches(X, y, batch_size, rng=None, shuffle=True):

@@ -17,8 +17,7 @@ import numpy as np
 
 from . import init as initializers
 from . import losses, validate
-from .layers import (ACTIVATIONS, BatchNorm1d, Linear, ReLU, Residual, Sequential,
-                     activation_layer)
+from .layers import ACTIVATIONS, BatchNorm1d, Linear, ReLU, Residual, Sequential, activation_layer
 
 
 def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=False, rng=None,
@@ -38,8 +37,7 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
     rng = initializers.as_rng(rng)
     scale = (1.0 / depth if branch_scale is None else branch_scale) if residual else 1.0
 
-    def branch_init(shape, r):
-        return scale * initializers.initialize(init, shape, r)
+    branch_init = (lambda shape, r: scale * initializers.initialize(init, shape, r))
 
     def block(d, w_init):
         norm = [BatchNorm1d(width)] if batchnorm else []

@@ -79,17 +79,11 @@ class Value:
             raise ValueError(f"/: division by zero ({_short(self)} / {_short(other)})")
         return Value(self.data / other.data, "", (self, other), "/")
 
-    def __radd__(self, other):          # 2 + v
-        return _as_value(other, "+") + self
-
-    def __rsub__(self, other):          # 2 - v
-        return _as_value(other, "-") - self
-
-    def __rmul__(self, other):          # 2 * v
-        return _as_value(other, "*") * self
-
-    def __rtruediv__(self, other):      # 2 / v
-        return _as_value(other, "/") / self
+    # 2 + v, 2 - v, 2 * v, 2 / v: the number becomes a constant Value on the left
+    def __radd__(self, other): return _as_value(other, "+") + self
+    def __rsub__(self, other): return _as_value(other, "-") - self
+    def __rmul__(self, other): return _as_value(other, "*") * self
+    def __rtruediv__(self, other): return _as_value(other, "/") / self
 
     def __neg__(self):
         return Value(-self.data, "", (self,), "neg")

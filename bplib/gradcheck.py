@@ -30,9 +30,9 @@ def numerical_gradient(f, x, dout=None, eps=1e-6):
                         f"{getattr(x, 'dtype', None)}; expected a float64 ndarray (it is perturbed "
                         "in place, so it must be the array f reads)")
     validate.check_number(eps, "eps", "numerical_gradient", "a number > 0")
-    if dout is not None:  # one more call of f, for the shape dout must have
-        dout = validate.check_array(dout, "dout", "numerical_gradient", np.shape(f(x)))
-    dout = 1.0 if dout is None else dout
+    # a dout is checked against the shape of f(x): one more call of f
+    dout = 1.0 if dout is None else validate.check_array(dout, "dout", "numerical_gradient",
+                                                         np.shape(f(x)))
     grad = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
@@ -57,10 +57,9 @@ def rel_error(a, b):
     if a.shape != b.shape:
         raise ValueError(f"rel_error: a has shape {validate.fmt_shape(a.shape)}; "
                          f"expected b's shape {validate.fmt_shape(b.shape)}")
-    if a.size == 0:
-        return 0.0
-    scale = max(np.max(np.abs(a)), np.max(np.abs(b)), np.finfo(np.float64).tiny)
-    return float(np.max(np.abs(a - b)) / scale)
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0),
+                np.finfo(np.float64).tiny)  # no entries at all: an error of 0
+    return float(np.max(np.abs(a - b), initial=0.0) / scale)
 
 
 @dataclass
@@ -84,8 +83,7 @@ def gradcheck(f, x, analytic_grad, dout=None, eps=1e-6):
     """Compare ``analytic_grad`` with ``numerical_gradient(f, x, dout, eps)``."""
     numeric = numerical_gradient(f, x, dout, eps)
     analytic = validate.check_array(analytic_grad, "analytic_grad", "gradcheck", x.shape)
-    worst = np.unravel_index(np.argmax(np.abs(numeric - analytic)), x.shape)
-    index = tuple(int(i) for i in worst)
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(numeric - analytic)), x.shape))
     return GradCheckResult(rel_error(numeric, analytic), index,
                            float(numeric[index]), float(analytic[index]))
 
@@ -101,13 +99,11 @@ def check_layer(layer, X, rng=0, eps=1e-6):
     """
     _check_layer(layer, "check_layer", "layer")
     X = validate.check_array(X, "X", "check_layer").copy()
-    out = layer.forward(X)
     # a child stream, so dout never equals an X drawn from the same seed (with dout = X,
     # BatchNorm's true dX is ~1e-5 and round-off dominates the check)
-    dout = as_rng(rng).spawn(1)[0].standard_normal(np.shape(out))
+    dout = as_rng(rng).spawn(1)[0].standard_normal(np.shape(layer.forward(X)))
     layer.zero_grad()
-    dX = layer.backward(dout)
-    results = {"X": gradcheck(layer.forward, X, dX, dout, eps)}
+    results = {"X": gradcheck(layer.forward, X, layer.backward(dout), dout, eps)}
     for name, p in layer.named_parameters():
         results[name] = gradcheck(lambda _: layer.forward(X), p.value, p.grad.copy(), dout, eps)
     return results

@@ -54,9 +54,7 @@ def draw_graph(root, rankdir="LR", fmt="svg"):
 
 def _op_text(node):
     """The operation as shown in the drawing: "**" shows its exponent, "neg" shows "-"."""
-    if node.op == "**":
-        return f"**{node._const[0]:g}"
-    return "-" if node.op == "neg" else node.op
+    return f"**{node._const[0]:g}" if node.op == "**" else "-" if node.op == "neg" else node.op
 
 
 def _escape(text):

@@ -64,14 +64,8 @@ def zeros(shape, rng=None):
     return np.zeros(_fans(shape, "init.zeros"))
 
 
-SCHEMES = {
-    "normal": normal,
-    "xavier": xavier_uniform,
-    "xavier_uniform": xavier_uniform,
-    "he": he_normal,
-    "he_normal": he_normal,
-    "zeros": zeros,
-}
+SCHEMES = {"normal": normal, "xavier": xavier_uniform, "xavier_uniform": xavier_uniform,
+           "he": he_normal, "he_normal": he_normal, "zeros": zeros}
 
 
 def get(name):

@@ -30,13 +30,11 @@ class LossScaler:
         """float32 copies of ``grads`` divided by the scale, or None if any entry is inf or nan."""
         grads = [np.asarray(g, dtype=np.float32) / np.float32(self.scale) for g in grads]
         if not all(np.isfinite(g).all() for g in grads):
-            self.scale /= self.factor
-            self.good_steps = 0
+            self.scale, self.good_steps = self.scale / self.factor, 0
             return None
         self.good_steps += 1
         if self.good_steps == self.window:
-            self.scale *= self.factor
-            self.good_steps = 0
+            self.scale, self.good_steps = self.scale * self.factor, 0
         return grads
 
 

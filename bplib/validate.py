@@ -57,8 +57,7 @@ def check_array(x, name, where, shape=None):
     if shape is not None:
         check_shape(arr, name, where, shape)
     elif arr.ndim == 0:
-        raise ValueError(f"{where}: {name} is a scalar; "
-                         "expected an array of shape (N, ...)")
+        raise ValueError(f"{where}: {name} is a scalar; expected an array of shape (N, ...)")
     if arr.size == 0:
         raise ValueError(f"{where}: {name} has shape {fmt_shape(arr.shape)}; expected " +
                          ("a non-empty batch (N >= 1)" if arr.shape[0] == 0 else "every size >= 1"))

@@ -340,8 +340,7 @@ def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $t$", ylabel=
     ax = _new_axes(ax, (4.8, 3.2))
     for k, (label, (f, slope)) in enumerate(curves.items()):
         values = np.array([f(float(ti)) for ti in t])
-        f0 = f(0.0)
-        color = f"C{k}"
+        f0, color = f(0.0), f"C{k}"
         ax.plot(t, values, color=color, label=label)
         ax.plot(t, f0 + slope * t, color=color, linestyle="--", linewidth=1,
                 label=f"slope {slope:.4f}")

@@ -26,6 +26,7 @@ from bplib.layers import (BatchNorm1d, Dropout, LeakyReLU, Linear, Parameter, Re
                           Sequential, Sigmoid, Tanh, mlp)
 from bplib.losses import (l2_penalty, masked_softmax_cross_entropy, mse_loss,
                           softmax_cross_entropy)
+from bplib.rnn import RNN
 
 try:
     import torch
@@ -134,6 +135,24 @@ def ag_conv1d(X, W, b):
     return sum(taps) + b[:, None]
 
 
+def ag_rnn(X, W_xh, W_hh, b_h):
+    """The tanh recurrence step by step from h_0 = 0, the steps stacked on axis 1."""
+    h, steps = anp.zeros((X.shape[0], W_hh.shape[0])), []
+    for t in range(X.shape[1]):
+        h = anp.tanh(anp.dot(X[:, t], W_xh) + anp.dot(h, W_hh) + b_h)
+        steps.append(h)
+    return anp.stack(steps, axis=1)
+
+
+def th_rnn(v):
+    """The same recurrence with torch's own ops (test_rnn.py also compares torch.nn.RNN)."""
+    h, steps = torch.zeros(v["X"].shape[0], v["W_hh"].shape[0], dtype=torch.float64), []
+    for t in range(v["X"].shape[1]):
+        h = torch.tanh(v["X"][:, t] @ v["W_xh"] + h @ v["W_hh"] + v["b_h"])
+        steps.append(h)
+    return torch.stack(steps, dim=1)
+
+
 def ag_masked_cross_entropy(logits, y, mask):
     m = anp.max(logits, axis=2, keepdims=True)
     log_p = logits - m - anp.log(anp.sum(anp.exp(logits - m), axis=2, keepdims=True))
@@ -216,6 +235,9 @@ LAYER_CASES = [
     Case("conv1d", lambda: LayerSubject(randomized(Conv1d(2, 3, 3, rng=0)), randn(0, 4, 2, 7)),
          lambda v, c: ag_conv1d(v["X"], v["W"], v["b"]),
          lambda v, c: F.conv1d(v["X"], v["W"], v["b"])),
+    Case("rnn", lambda: LayerSubject(randomized(RNN(3, 4, rng=0)), randn(0, 2, 5, 3)),
+         lambda v, c: ag_rnn(v["X"], v["W_xh"], v["W_hh"], v["b_h"]),
+         lambda v, c: th_rnn(v)),
     Case("checkpoint", lambda: LayerSubject(
             randomized(Checkpoint(Sequential(Linear(4, 6, rng=0), Tanh(), Linear(6, 3, rng=1)))),
             randn(0, 5, 4)),
