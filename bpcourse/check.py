@@ -32,8 +32,12 @@ from bplib import data
 from bplib.engine import LARGEST_EXP, VJP_RULES, Value
 from bplib.gradcheck import numerical_gradient, rel_error
 from bplib.init import as_rng
-from bplib.layers import LeakyReLU, Linear, ReLU, Residual, Sequential, Sigmoid, Tanh, sigmoid
+from bplib.conv import Conv1d
+from bplib.layers import (LeakyReLU, Linear, Parameter, ReLU, Residual, Sequential, Sigmoid, Tanh,
+                          sigmoid)
 from bplib.losses import mse_loss, softmax, softmax_cross_entropy
+from bplib.optim import clip_grad_norm
+from bplib.rnn import RNN
 
 CAUSES = {
     "shape": "a gradient has the shape of the thing it is the gradient of",
@@ -51,6 +55,9 @@ EDGES = {
     "kink": "where an input is exactly 0, at the kink (the course takes the slope there from the "
             "left, as bplib does: ReLU'(0) = 0, LeakyReLU'(0) = alpha)",
     "logits_800": "when logits reach +-800",
+    "one_step": "when the sequence has one step (T = 1)",
+    "all_zero": "when every gradient is zero",
+    "below_limit": "when the global norm is below max_norm (nothing to clip)",
 }
 # Measured on 30 cases of each gradient task: the masters agree with the oracles to 8e-16 at
 # worst; central differences at the usual step 1e-6 to 4e-12 at best, and with the step tuned to
@@ -123,11 +130,16 @@ def _edge_of(task, args):
     """The edge of the task's that the inputs ``args`` stand on (a key of ``EDGES``), or None."""
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
+    norm = math.sqrt(sum(float(np.sum(a**2)) for a in floats))
     found = [edge for edge, there in [
         ("logits_800", any(np.abs(a).max() > LARGEST_EXP for a in floats)),
         ("kink", any((a == 0).any() for a in floats)),
         ("one_row", task.batch is not None and task.batch(*args) == 1),
-        ("width_1", any(1 in a.shape for a in arrays))] if there and edge in task.edges]
+        ("one_step", any(a.ndim == 3 and a.shape[1] == 1 for a in arrays)),
+        ("width_1", any(1 in a.shape for a in arrays)),
+        ("all_zero", bool(floats) and norm == 0),
+        ("below_limit", isinstance(args[-1], float) and norm < args[-1])]
+        if there and edge in task.edges]
     return found[0] if found else None
 
 
@@ -417,6 +429,92 @@ def _deep(dout, X, Ws, at_a=False):
     return (_run([m for W in Ws for m in (_linear(W), Tanh())], X, dout, at_a=at_a),)
 
 
+def _rnn(dout, X, W_xh, W_hh, b_h, bug=None):
+    """(dX, dW_xh, dW_hh, db_h) of a tanh RNN from h_0 = 0, by bplib's RNN. The classic mistakes,
+    for the diagnosis: "fprime_of_a" and "at_z" take tanh' as 1 - tanh(h_t)^2 and 1 - z_t^2 (the
+    cache changed before backward: dX and dW_xh come out as with the mistake); "no_carry" sends
+    nothing from h_t back to h_{t-1} (W_hh zero during backward); "last" and "first" give each
+    weight one step's share only (step T's, or step 1's: = for += in a backward loop)."""
+    rnn = RNN(*W_xh.shape, init="zeros")
+    for p, value in zip(rnn.parameters(), (W_xh, W_hh, b_h)):
+        p.value[...] = value
+    H = rnn.forward(X)
+    if bug in ("fprime_of_a", "at_z"):
+        rnn.cache = (X, rnn.cache[1], np.tanh(H) if bug == "fprime_of_a" else np.arctanh(H))
+    if bug == "no_carry":
+        rnn.W_hh.value[...] = 0.0
+    dX, grads = rnn.backward(dout), [p.grad for p in rnn.parameters()]
+    if bug in ("last", "first"):  # step t's share, from bplib's dL/dh_t
+        t = -1 if bug == "last" else 0
+        delta = rnn.dH[:, t] * (1.0 - H[:, t] ** 2)
+        h_prev = H[:, -2] if bug == "last" and H.shape[1] > 1 else np.zeros_like(H[:, 0])
+        grads = [X[:, t].T @ delta, h_prev.T @ delta, delta.sum(axis=0)]
+    return (dX, *grads)
+
+
+def _rnn_inputs(rng, edge=None):
+    """(dout, X, W_xh, W_hh, b_h) with N, T, n_in, n_h all different; the edges "one_row" and
+    "one_step" make N and T 1."""
+    N, T, n_in, n_h = _dims(rng, 4, "one_row" if edge == "one_row" else None)
+    T = 1 if edge == "one_step" else T
+    return (rng.standard_normal((N, T, n_h)), rng.standard_normal((N, T, n_in)),
+            rng.standard_normal((n_in, n_h)) / math.sqrt(n_in),
+            0.9 * rng.standard_normal((n_h, n_h)) / math.sqrt(n_h), 0.1 * rng.standard_normal(n_h))
+
+
+def _clip(*args, per_array=False):
+    """The gradients (all but the last argument) clipped to the global norm max_norm (the last)
+    by bplib; ``per_array``: each by its own norm, the mistake."""
+    *grads, max_norm = args
+    params = [Parameter(np.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad[...] = g
+    for group in ([[p] for p in params] if per_array else [params]):
+        clip_grad_norm(group, max_norm)
+    return tuple(p.grad for p in params)
+
+
+def _clip_inputs(rng, edge=None):
+    """(dW_xh, dW_hh, db_h, max_norm): a global norm 3 to 10 times max_norm; the edges
+    "below_limit" and "all_zero" make it half of max_norm and 0."""
+    n_in, n_h = _dims(rng, 2, None, 2, 6)
+    grads = [rng.standard_normal(shape) for shape in ((n_in, n_h), (n_h, n_h), (n_h,))]
+    max_norm = float(rng.uniform(0.5, 2.0))
+    norm = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+    target = {"below_limit": 0.5, "all_zero": 0.0}.get(edge, float(rng.uniform(3, 10))) * max_norm
+    return (*(g * target / norm for g in grads), max_norm)
+
+
+def _clip_variants(expected, *args):
+    """Classic mistakes of clipping by the global norm."""
+    *grads, max_norm = args
+    norm = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+    squares = norm**2
+    return [("values", "each array was clipped by its own norm: the global norm is the square "
+                       "root of the sum of the squares of the entries of ALL the arrays",
+             _clip(*args, per_array=True)),
+            ("values", "the factor is max_norm / norm, not norm / max_norm",
+             tuple(g * norm / max_norm for g in grads)),
+            ("values", "the norm is the square root of the sum of squares",
+             tuple(g * max_norm / squares for g in grads))]
+
+
+def _conv_weight_grad(X, delta, batch=None):
+    """dW of bplib's Conv1d for X of shape (N, C_in, L) and delta of shape (N, C_out, T), with
+    K = L - T + 1; ``batch``: only the first examples (the mistake of not summing over n)."""
+    X, delta = (X, delta) if batch is None else (X[:batch], delta[:batch])
+    conv = Conv1d(X.shape[1], delta.shape[1], X.shape[2] - delta.shape[2] + 1, init="zeros")
+    conv.forward(X)
+    conv.backward(delta)
+    return (conv.W.grad,)
+
+
+def _conv_inputs(rng, edge=None):
+    """(X, delta) with N, C_in, C_out, K and T all different; the edges "one_row" and "width_1"
+    make N and C_in 1."""
+    N, C_in, C_out, K, T = _dims(rng, 5, edge, 2, 8)
+    return rng.standard_normal((N, C_in, T + K - 1)), rng.standard_normal((N, C_out, T))
+
 
 def _rows(*args):
     """N, the rows of the first argument: the batch."""
@@ -522,4 +620,34 @@ TASKS = {t.name: t for t in [
              ("values", "add what comes back through the branch", (dout, *e[1:])),
              ("fprime_of_a", None, (lambda d: (dout + d[0], *d[1:]))(
                  _residual(dout, X, W, b, skip=False, at_a=True)))]),
+    # 08 beyond the basics: backpropagation through time, gradient clipping, convolution
+    Task("rnn_backward", "08_beyond", "rnn_backward", _rnn_inputs, _rnn,
+         outputs=("dX", "dW_xh", "dW_hh", "db_h"), batch=lambda dout, X, *_: len(X),
+         edges=("one_step", "one_row"), points=2,
+         variants=lambda e, *args: [
+             ("values", "that is step T's share only: a weight used at every step gets the sum "
+                        "of its shares over all steps", _rnn(*args, bug="last")),
+             ("values", "that is step 1's share only: add each step's share (+=) instead of "
+                        "assigning it", _rnn(*args, bug="first")),
+             ("values", "nothing flows from h_t back into h_{t-1}: dL/dh_{t-1} is dout[:, t-1] "
+                        "plus delta_t @ W_hh.T", _rnn(*args, bug="no_carry")),
+             ("fprime_of_a", "that takes tanh' as 1 - tanh(h_t)**2: h_t is tanh's output "
+                             "already, so tanh'(z_t) = 1 - h_t**2", _rnn(*args, bug="fprime_of_a")),
+             ("fprime_of_a", "1 - z_t**2 is not tanh'(z_t): that is 1 - tanh(z_t)**2 = 1 - h_t**2",
+              _rnn(*args, bug="at_z"))]),
+    Task("clip_grad_norm", "08_beyond", "clip_grad_norm", _clip_inputs, _clip,
+         outputs=("dW_xh", "dW_hh", "db_h"), edges=("below_limit", "all_zero"), gradient=False,
+         variants=_clip_variants,
+         hint="one factor for all arrays: min(1, max_norm / norm), with norm the square root of "
+              "the sum of the squares of every entry of every array"),
+    Task("conv1d_weight_grad", "08_beyond", "conv1d_weight_grad", _conv_inputs,
+         _conv_weight_grad, outputs=("dW",), batch=lambda X, delta: len(X),
+         variants=lambda e, X, delta: [
+             ("values", "that is the kernel flipped: dW[o, c, k] pairs delta[n, o, t] with "
+                        "X[n, c, t + k], a correlation like the forward pass",
+              (e[0][:, :, ::-1],)),
+             ("transposed", "dW has W's shape (C_out, C_in, K): o first, then c",
+              (e[0].transpose(1, 0, 2),)),
+             ("values", "sum over the examples n as well as over t",
+              _conv_weight_grad(X, delta, batch=1))]),
 ]}
