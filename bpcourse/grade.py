@@ -158,6 +158,9 @@ LIBRARY_ANSWERS = {
     "he_init": ("init", "he_normal"),
     "deep_tanh_backward": ("layers", "Linear.backward", "Tanh.backward"),
     "residual_backward": ("layers", "Linear.backward", "Tanh.backward", "Residual.backward"),
+    "rnn_backward": ("rnn", "RNN.backward"),
+    "clip_grad_norm": ("optim", "clip_grad_norm", "grad_norm"),
+    "conv1d_weight_grad": ("conv", "Conv1d.backward"),
 }
 WITHHELD = "{} is not available while grading: write your own"
 CHECK_STUB = '''"""The grading kernel's bpcourse.check: the grader checks every task itself."""

@@ -188,6 +188,79 @@ def residual_buggy(bug):
     return backward
 
 
+def rnn_buggy(bug):
+    """Backpropagation through time for the tanh RNN from h_0 = 0, with one classic mistake."""
+    def backward(dout, X, W_xh, W_hh, b_h):
+        N, T, _ = X.shape
+        Z, H, h = [], [], np.zeros((N, W_hh.shape[0]))
+        for t in range(T):
+            Z.append(X[:, t] @ W_xh + h @ W_hh + b_h)
+            h = np.tanh(Z[-1])
+            H.append(h)
+        dX, dW_xh, dW_hh = np.zeros_like(X), np.zeros_like(W_xh), np.zeros_like(W_hh)
+        db_h = np.zeros((N, len(b_h))) if bug == "db unsummed" else np.zeros_like(b_h)
+        dh = np.zeros_like(h)
+        for t in reversed(range(T)):
+            dh = dout[:, t] + (0.0 if bug == "no carry" else dh)
+            slope = {"f'(a)": 1 - np.tanh(H[t]) ** 2, "at z": 1 - Z[t] ** 2}.get(bug, 1 - H[t] ** 2)
+            delta = dh * slope
+            if bug == "squeezed delta":
+                delta = np.squeeze(delta)
+            h_prev = H[t - 1] if t else np.zeros_like(h)
+            shares = [X[:, t].T @ delta,
+                      delta.T @ h_prev if bug == "transposed dW_hh" else h_prev.T @ delta,
+                      delta if bug == "db unsummed" else delta.sum(axis=0)]
+            for g, share in zip((dW_xh, dW_hh, db_h), shares):
+                if bug == "overwritten":
+                    g[...] = share
+                elif bug != "last step only" or t == T - 1:
+                    g += share
+            dX[:, t] = delta @ W_xh.T
+            dh = delta @ W_hh.T
+        return dX, dW_xh, dW_hh, db_h
+    return backward
+
+
+def rnn_squeezed(dout, X, W_xh, W_hh, b_h):
+    """Squeezes its inputs: with one step, X of shape (N, 1, n_in) becomes (N, n_in)."""
+    return ref("rnn_backward")(np.squeeze(dout), np.squeeze(X), W_xh, W_hh, b_h)
+
+
+def clip_buggy(bug):
+    def clip(dW_xh, dW_hh, db_h, max_norm):
+        grads = (dW_xh, dW_hh, db_h)
+        squares = sum(np.sum(g**2) for g in grads)
+        norm = squares if bug == "no sqrt" else np.sqrt(squares)
+        if bug == "per array":
+            return tuple(g * min(1.0, max_norm / np.linalg.norm(g)) for g in grads)
+        if bug == "always":  # rescales below the limit too
+            return tuple(g * max_norm / norm for g in grads)
+        if bug == "0/0":  # right except that 0 / 0 is nan
+            return tuple(g / norm * min(norm, max_norm) for g in grads)
+        factor = norm / max_norm if bug == "inverted" else max_norm / norm
+        return tuple(g * factor for g in grads) if norm > max_norm else grads
+    return clip
+
+
+def conv_buggy(bug):
+    def weight_grad(X, delta):
+        N, T = len(X), delta.shape[2]
+        K = X.shape[2] - T + 1
+        taps = [np.einsum("not,nct->oc", delta[:1] if bug == "first example" else delta,
+                          X[:1, :, k:k + T] if bug == "first example" else X[:, :, k:k + T])
+                for k in range(K)]
+        dW = np.stack(taps[::-1] if bug == "flipped" else taps, axis=2)
+        return {"channels swapped": dW.transpose(1, 0, 2), "mean": dW / N,
+                "squeezed dW": np.squeeze(dW)}.get(bug, dW)
+    return weight_grad
+
+
+def conv_squeezed(X, delta):
+    """Squeezes the batch: with one example, X of shape (1, C_in, L) becomes (C_in, L)."""
+    X, delta = np.squeeze(X, axis=0) if len(X) == 1 else X, np.squeeze(delta)
+    return conv_buggy(None)(X, delta)
+
+
 MISTAKES = [
     ("sigmoid_grad", "f'(a)", lambda z: ref("sigmoid_grad")(sigmoid(z)), "fprime_of_a"),
     ("sigmoid_grad", "sign", negated("sigmoid_grad"), "sign"),
@@ -270,18 +343,44 @@ MISTAKES = [
     ("residual_backward", "transposed dW", residual_buggy("transposed"), "transposed"),
     ("residual_backward", "db unsummed", residual_buggy("unsummed"), "bias_not_summed"),
     ("residual_backward", "two values", dropped_last("residual_backward"), "arity"),
+    ("rnn_backward", "last step only", rnn_buggy("last step only"), "values"),
+    ("rnn_backward", "overwritten", rnn_buggy("overwritten"), "values"),
+    ("rnn_backward", "no carry", rnn_buggy("no carry"), "values"),
+    ("rnn_backward", "f'(a)", rnn_buggy("f'(a)"), "fprime_of_a"),
+    ("rnn_backward", "at z", rnn_buggy("at z"), "fprime_of_a"),
+    ("rnn_backward", "transposed dW_hh", rnn_buggy("transposed dW_hh"), "transposed"),
+    ("rnn_backward", "db unsummed", rnn_buggy("db unsummed"), "bias_not_summed"),
+    ("rnn_backward", "sign", negated("rnn_backward"), "sign"),
+    ("clip_grad_norm", "per array", clip_buggy("per array"), "values"),
+    ("clip_grad_norm", "inverted", clip_buggy("inverted"), "values"),
+    ("clip_grad_norm", "no sqrt", clip_buggy("no sqrt"), "values"),
+    ("clip_grad_norm", "two values", dropped_last("clip_grad_norm"), "arity"),
+    ("conv1d_weight_grad", "flipped", conv_buggy("flipped"), "values"),
+    ("conv1d_weight_grad", "channels swapped", conv_buggy("channels swapped"), "transposed"),
+    ("conv1d_weight_grad", "first example", conv_buggy("first example"), "values"),
+    ("conv1d_weight_grad", "mean", conv_buggy("mean"), "batch_scale"),
 ]
 HINTS = {("residual_backward", "no skip"): "used twice", ("engine_mul_rule", "swapped"): "swapped",
          ("numerical_grad", "over eps"): "2 * eps", ("he_init", "fan_out"): "fan_out",
          ("he_init", "variance"): "square root", ("linear_backward", "order"): "in this order",
          ("softmax", "columns"): "each row", ("fit_line", "ascent"): "diverged",
-         ("fit_line", "sum"): "Mean versus sum"}
+         ("fit_line", "sum"): "Mean versus sum",
+         ("rnn_backward", "last step only"): "step T's share only",
+         ("rnn_backward", "overwritten"): "step 1's share only",
+         ("rnn_backward", "no carry"): "flows from h_t back into h_{t-1}",
+         ("rnn_backward", "f'(a)"): "1 - tanh(h_t)**2", ("rnn_backward", "at z"): "1 - z_t**2",
+         ("clip_grad_norm", "per array"): "its own norm",
+         ("clip_grad_norm", "inverted"): "max_norm / norm",
+         ("clip_grad_norm", "no sqrt"): "square root",
+         ("conv1d_weight_grad", "flipped"): "kernel flipped",
+         ("conv1d_weight_grad", "channels swapped"): "(C_out, C_in, K)",
+         ("conv1d_weight_grad", "first example"): "over the examples n"}
 
 
 def test_the_tasks_cover_every_chapter_with_exercises():
     assert len(TASKS) >= 12
     assert NOTEBOOKS == ["01_forward_pass", "02_loss", "03_chain_rule", "04_backprop_matrix",
-                         "05_training", "06_vanishing_gradients", "07_resnet_skips"]
+                         "05_training", "06_vanishing_gradients", "07_resnet_skips", "08_beyond"]
     required = {"sigmoid_grad", "softmax_ce", "engine_mul_rule", "linear_backward", "mlp3_backward",
                 "numerical_grad", "fit_line", "he_init", "residual_backward"}
     assert required <= set(TASKS)
@@ -497,6 +596,13 @@ EDGE_MISTAKES = [  # task, label, function, the words of its edge in the message
     ("linear_backward", "squeezed batch", linear_squeezed, ONE_ROW),
     ("sigmoid_grad", "squeezed batch", sigmoid_grad_squeezed, ONE_ROW),
     ("linear_backward", "squeezed dW", linear_dW_squeezed, WIDTH_1),
+    ("rnn_backward", "squeezed steps", rnn_squeezed, "when the sequence has one step (T = 1)"),
+    ("rnn_backward", "squeezed delta", rnn_buggy("squeezed delta"), ONE_ROW),
+    ("clip_grad_norm", "rescaled below the limit", clip_buggy("always"),
+     "when the global norm is below max_norm"),
+    ("clip_grad_norm", "0 / 0", clip_buggy("0/0"), "when every gradient is zero"),
+    ("conv1d_weight_grad", "squeezed batch", conv_squeezed, ONE_ROW),
+    ("conv1d_weight_grad", "squeezed dW", conv_buggy("squeezed dW"), WIDTH_1),
 ]
 
 
