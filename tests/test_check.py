@@ -14,6 +14,7 @@ from book import ROOT
 from bpcourse.check import TASKS, check, passed, progress, run_task, tasks_of
 from bplib.gradcheck import numerical_gradient
 from bplib.losses import softmax, softmax_cross_entropy
+from bplib.rnn import RNN
 
 EXERCISES = ROOT / "exercises"
 NOTEBOOKS = sorted({task.notebook for task in TASKS.values()})
@@ -695,11 +696,22 @@ def central_differences(name, eps=1e-5):
             numeric(lambda v: v + np.tanh(v @ W + b), X, dout),
             numeric(lambda v: X + np.tanh(X @ v + b), W, dout),
             numeric(lambda v: X + np.tanh(X @ W + v), b, dout)),
+        "rnn_backward": lambda dout, X, *weights: tuple(
+            numeric(lambda v, i=i: rnn_forward(*[X, *weights][:i], v, *[X, *weights][i + 1:]),
+                    [X, *weights][i], dout) for i in range(4)),
     }[name]
 
 
+def rnn_forward(X, W_xh, W_hh, b_h):
+    """Every hidden state of the tanh RNN from h_0 = 0, by bplib's RNN."""
+    rnn = RNN(*W_xh.shape, init="zeros")
+    for p, value in zip(rnn.parameters(), (W_xh, W_hh, b_h)):
+        p.value[...] = value
+    return rnn.forward(X)
+
+
 @pytest.mark.parametrize("name", ["sigmoid_grad", "tanh_grad", "softmax_ce", "mlp2_backward",
-                                  "residual_backward"])
+                                  "residual_backward", "rnn_backward"])
 def test_a_finite_difference_answer_earns_nothing(tmp_path, name):
     for seed in SEEDS:
         result = run_task(name, central_differences(name), rng=seed)
