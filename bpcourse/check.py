@@ -13,9 +13,9 @@ width of 1, inputs exactly at a kink, logits of +-800. Gradients must agree to `
 that agrees only to about 1e-6, as a finite-difference estimate does, fails, and is told why.
 
 What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n argument tuples
-(numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
-an array or a number, or a tuple of them (lists are not tuples); ``task.compare(args,
-task.expected(*args), got)`` returns a ``Result`` and is pure.
+(numpy arrays, floats and ints), more if the task has n or more edges; the learner's function is
+called as ``fn(*args)`` and returns an array or a number, or a tuple of them (lists are not
+tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result`` and is pure.
 """
 import copy
 import math
@@ -33,10 +33,10 @@ from bplib.engine import LARGEST_EXP, VJP_RULES, Value
 from bplib.gradcheck import numerical_gradient, rel_error
 from bplib.init import as_rng
 from bplib.conv import Conv1d
-from bplib.layers import (LeakyReLU, Linear, Parameter, ReLU, Residual, Sequential, Sigmoid, Tanh,
-                          sigmoid)
+from bplib.layers import (BatchNorm1d, LeakyReLU, Linear, Parameter, ReLU, Residual, Sequential,
+                          Sigmoid, Tanh, sigmoid)
 from bplib.losses import mse_loss, softmax, softmax_cross_entropy
-from bplib.optim import clip_grad_norm
+from bplib.optim import SGD, clip_grad_norm
 from bplib.rnn import RNN
 
 CAUSES = {
@@ -47,6 +47,13 @@ CAUSES = {
     "fprime_of_a": "it matches f'(a), the slope at the activation: take f' at the pre-activation z",
     "bias_not_summed": "sum it over the batch (axis=0): the bias was added to every row",
     "not_finite": "it holds nan or inf: an overflow? (exp of a large number: subtract the max)",
+    "batch_stats": "forgot the batch statistics depend on the input: that is gamma * dout / "
+                   "sigma, as if the batch mean and variance were constants; they move with every "
+                   "x_i, which adds two terms to dX (chapter 6, Batch norm's backward pass)",
+    "n_minus_1": "that divides by N - 1: batch norm's variance is the biased one, a mean over N "
+                 "(np.var's default)",
+    "no_gamma": "gamma is missing: the gradient reaches x_hat as dx_hat = gamma * dout",
+    "in_place": "return new arrays: w - lr * v makes one, w -= lr * v writes over the caller's",
 }
 # The cases after the first, random one, by name: what inputs a right answer must survive.
 EDGES = {
@@ -58,6 +65,10 @@ EDGES = {
     "one_step": "when the sequence has one step (T = 1)",
     "all_zero": "when every gradient is zero",
     "below_limit": "when the global norm is below max_norm (nothing to clip)",
+    "two_rows": "when the batch has two rows",
+    "constant_column": "when a column of X is constant (variance 0: only eps keeps sigma above 0)",
+    "first_step": "on the first step (every velocity 0)",
+    "momentum_0": "when momentum is 0",
 }
 # Measured on 30 cases of each gradient task: the masters agree with the oracles to 8e-16 at
 # worst; central differences at the usual step 1e-6 to 4e-12 at best, and with the step tuned to
@@ -91,7 +102,9 @@ class Task:
     the cases after the first (``EDGES``), ``make_inputs(rng, edge)`` draws each; ``hint`` is the
     advice when nothing more specific fits; ``gradient``: the outputs are analytic gradients, so
     an answer agreeing to finite-difference accuracy only is called such. ``compare`` defaults
-    to ``compare_outputs``."""
+    to ``compare_outputs``. ``keeps`` names the arguments when the function must leave them alone:
+    an answer that changes one in place, or returns an array sharing memory with one, fails (in
+    the check; the grader passes copies through files and cannot see it)."""
 
     name: str
     notebook: str
@@ -108,13 +121,16 @@ class Task:
     as_tuple: bool = False  # one output, returned as a 1-tuple (engine rules)
     compare: Callable | None = None
     points: int = 1
+    keeps: tuple = ()  # the arguments' names, when fn must leave them alone and share no memory
 
     def __post_init__(self):
         if self.compare is None:
             self.compare = lambda args, expected, got: compare_outputs(self, args, expected, got)
 
     def draw(self, rng, n):
-        """n argument tuples: a random case, then one case per edge (in turn, if n > 3)."""
+        """n argument tuples: a random case, then one case per edge (in turn, if n > 3). For n > 1
+        at least one more than there are edges, so that every edge is tried."""
+        n = max(n, 1 + len(self.edges)) if n > 1 else n
         edges = [None] + [self.edges[i % len(self.edges)] for i in range(n - 1)] \
             if self.edges else [None] * n
         return [self.make_inputs(rng, edge) for edge in edges[:n]]
@@ -138,7 +154,11 @@ def _edge_of(task, args):
         ("one_step", any(a.ndim == 3 and a.shape[1] == 1 for a in arrays)),
         ("width_1", any(1 in a.shape for a in arrays)),
         ("all_zero", bool(floats) and norm == 0),
-        ("below_limit", isinstance(args[-1], float) and norm < args[-1])]
+        ("below_limit", isinstance(args[-1], float) and norm < args[-1]),
+        ("two_rows", task.batch is not None and task.batch(*args) == 2),
+        ("constant_column", any(a.ndim == 2 and (np.ptp(a, axis=0) == 0).any() for a in floats)),
+        ("first_step", any(not a.any() for a in floats)),
+        ("momentum_0", any(isinstance(a, float) and a == 0 for a in args))]
         if there and edge in task.edges]
     return found[0] if found else None
 
@@ -221,9 +241,10 @@ def run_task(name, fn, rng=None, cases=3, extra_cases=()):
     for args in inputs:
         expected = task.expected(*args)
         try:
+            given = copy.deepcopy(args)  # a copy: the learner may change the inputs
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                got = fn(*copy.deepcopy(args))  # a copy: the learner may change the inputs
+                got = fn(*given)
         except NotImplementedError as err:
             todo = str(err) or f"fill in {task.function}"
             return _fail(task, f"not implemented yet: {todo}", "error")
@@ -235,9 +256,35 @@ def run_task(name, fn, rng=None, cases=3, extra_cases=()):
             result = task.compare(args, expected, got)
         except (TypeError, ValueError) as err:
             return _fail(task, f"cannot read what {task.function} returned: {err}", "values")
+        if result.passed and task.keeps:
+            result = _kept(task, args, given, got)
         if not result.passed:
             return result
     return Result(True, f"{name}: correct on {len(inputs)} cases", None)
+
+
+def _kept(task, args, given, got):
+    """A failing Result if ``fn`` changed an argument it was ``given`` (``args`` holds the
+    originals) or returned an array that shares memory with one; else a passing one."""
+    for name, before, after in zip(task.keeps, args, given):
+        if isinstance(before, np.ndarray) and not np.array_equal(before, after):
+            i = np.unravel_index(np.argmax(before != after), before.shape)
+            where = f"{name}[{', '.join(str(int(k)) for k in i)}]"
+            return _fail(task, f"changed the caller's {name} in place ({where} was "
+                               f"{before[i]:.6g}, is now {after[i]:.6g}). "
+                               f"{CAUSES['in_place'][0].upper()}{CAUSES['in_place'][1:]}",
+                         "in_place", args)
+    outputs = zip(task.outputs, got if isinstance(got, tuple) else (got,))
+    for out_name, out in outputs:
+        for array in out if isinstance(out, (list, tuple)) else [out]:
+            for name, arg in zip(task.keeps, given):
+                if isinstance(array, np.ndarray) and isinstance(arg, np.ndarray) \
+                        and np.may_share_memory(array, arg):
+                    return _fail(task, f"{out_name} shares memory with the caller's {name}: when "
+                                       f"the caller changes {name} (zero_grad() fills gradients "
+                                       f"with 0), your {out_name} changes with it. Return a new "
+                                       "array (g.copy(), or momentum * v + g)", "in_place", args)
+    return Result(True, f"{task.name}: correct", None)
 
 
 _RESULTS = {}
@@ -514,6 +561,187 @@ def _conv_inputs(rng, edge=None):
     make N and C_in 1."""
     N, C_in, C_out, K, T = _dims(rng, 5, edge, 2, 8)
     return rng.standard_normal((N, C_in, T + K - 1)), rng.standard_normal((N, C_out, T))
+# ---- 05: a classifier trained by the learner's loop; one step of momentum --------------------
+# Measured on 30 seeds (lr in [0.5, 0.9], 300 steps): a pure-numpy loop and bplib's layers differ
+# by 2e-16 at step 0, growing to 1.4e-14 (relative) in the loss and 6e-14 in the parameters; the
+# mildest mistake, biases never updated, departs by 5e-3 at step 1. On 300 draws of these inputs
+# the reference reached 75% to 98% held-out accuracy (chance: 25% or 33%).
+LOSS_TOL = 1e-10  # relative, at every step, and for the final parameters (normwise)
+ACCURACY_MIN = 0.6
+SPIRAL_NOISE, HELD_OUT_SEED = 0.2, 2**31 + 7  # training seeds are drawn below 2**31
+
+
+def _classifier_inputs(rng, edge=None):
+    """(X, y, W1, b1, W2, b2, lr, steps): a spiral of C = 3 or 4 arms, a hidden layer of 12 to 24
+    ReLU units, He-scaled weights, small biases, lr in [0.5, 0.9] (never 1: lr**2 != lr)."""
+    C, H = int(rng.integers(3, 5)), int(rng.integers(12, 25))
+    X, y = data.spirals(int(rng.integers(40, 61)), C, SPIRAL_NOISE, int(rng.integers(2**31)))
+    return (X, y, rng.standard_normal((2, H)), 0.1 * rng.standard_normal(H),
+            rng.standard_normal((H, C)) * math.sqrt(2 / H), 0.1 * rng.standard_normal(C),
+            float(rng.uniform(0.5, 0.9)), 300)
+
+
+def _train(X, y, W1, b1, W2, b2, lr, steps, biases=True):
+    """(losses, W1, b1, W2, b2) of full-batch gradient descent on the mean softmax cross-entropy
+    of X -> Linear -> ReLU -> Linear, by bplib's layers; ``biases=False`` never updates b1, b2."""
+    lin1, relu, lin2 = _linear(W1, b1), ReLU(), _linear(W2, b2)
+    params, losses = [lin1.W, lin1.b, lin2.W, lin2.b], []
+    for _ in range(steps):
+        for p in params:
+            p.grad.fill(0.0)
+        loss, dout = softmax_cross_entropy(lin2.forward(relu.forward(lin1.forward(X))), y)
+        losses.append(loss)
+        lin1.backward(relu.backward(lin2.backward(dout)))
+        for p in params if biases else params[::2]:
+            p.value -= lr * p.grad
+    return (np.array(losses), *(p.value for p in params))
+
+
+def _training_mistake(args, losses, step):
+    """(cause, hint) of the classic mistake whose loss curve the learner's ``losses`` follow,
+    from the step where they depart, or ("values", advice)."""
+    X, y, W1, b1, W2, b2, lr, steps = args
+    N = len(X)
+    if step == 0:
+        if abs(losses[0] / _train(*args[:7], 1)[0][0] - N) < 1e-6 * N:
+            return "batch_scale", f"the loss is a sum over the N={N} points; take the mean"
+        return "values", ("the loss at the initial parameters is already off: check the forward "
+                          "pass (ReLU after the first layer only) and the loss, the mean of "
+                          "-log p at each point's label")
+    mistakes = [("no_update", "the parameters never change: update them every step", 0.0, True),
+                ("sign", "the loss grows: descent subtracts lr * gradient", -lr, True),
+                ("lr_twice", "the learning rate is applied twice (lr * lr * gradient)", lr**2,
+                 True),
+                ("lr_twice", "every step goes twice as far: is the update applied twice?", 2 * lr,
+                 True),
+                ("batch_scale", CAUSES["batch_scale"].format(N=N), lr * N, True),
+                ("bias_frozen", "the biases never change: update b1 and b2 too", lr, False)]
+    for cause, hint, rate, biases in mistakes:  # each departs at this step by its own amount
+        if np.isclose(losses[step], _train(*args[:6], rate, step + 1, biases)[0][step],
+                      rtol=1e-6, atol=0.0):
+            return cause, hint
+    return "values", ("check the backward pass: delta2 = (P - Y) / N, dW2 = A1.T @ delta2, "
+                      "db2 = delta2.sum(axis=0), delta1 = (delta2 @ W2.T) * (Z1 > 0), and compute "
+                      "every gradient before changing any parameter")
+
+
+def _compare_training(args, expected, got):
+    task, steps, names = TASKS["train_classifier"], args[7], TASKS["train_classifier"].outputs
+    if not isinstance(got, tuple) or len(got) != len(names):
+        n = f"{len(got)} values" if isinstance(got, tuple) else f"a {type(got).__name__}"
+        return _fail(task, f"returned {n}; expected a tuple of 5: {', '.join(names)}", "arity")
+    got = [np.asarray(g, dtype=float) for g in got]
+    losses, want = got[0], expected[0]
+    if losses.shape != want.shape:
+        return _fail(task, f"losses has shape {losses.shape}; expected ({steps},), the loss of "
+                           "each step's forward pass, before its update", "shape")
+    with np.errstate(all="ignore"):
+        off = ~(np.abs(losses - want) <= LOSS_TOL * np.abs(want))
+        if off.any():
+            step = int(np.argmax(off))
+            cause, hint = _training_mistake(args, losses, step)
+            return _fail(task, f"the loss departs from the reference at step {step}: expected "
+                               f"{want[step]:.10g}, got {losses[step]:.10g}. {hint[0].upper()}"
+                               f"{hint[1:]}", cause)
+    for name, g, e in zip(names[1:], got[1:], expected[1:]):
+        if g.shape != e.shape:
+            return _fail(task, f"{name} has shape {g.shape}; expected {e.shape}", "shape")
+        if not _close(g, e, LOSS_TOL):
+            return _fail(task, f"every loss agrees, the final parameters do not: "
+                               f"{_first_wrong(name, g, e, LOSS_TOL)}. Return them after the "
+                               "last update", "values")
+    X_test, y_test = data.spirals(100, got[4].size, SPIRAL_NOISE, HELD_OUT_SEED)
+    logits = np.maximum(X_test @ got[1] + got[2], 0.0) @ got[3] + got[4]
+    accuracy = float(np.mean(logits.argmax(axis=1) == y_test))
+    if accuracy < ACCURACY_MIN:
+        return _fail(task, f"held-out accuracy {accuracy:.1%}; needs {ACCURACY_MIN:.0%}",
+                     "threshold")
+    return Result(True, f"train_classifier: loss {want[0]:.3f} -> {want[-1]:.3f} in {steps} "
+                        f"steps, held-out accuracy {accuracy:.1%}", None)
+
+
+def _momentum_inputs(rng, edge=None):
+    """(params, grads, velocities, lr, momentum): k arrays of shape (m, n) stacked in each."""
+    shape = _dims(rng, 3, low=2, high=6)
+    velocities = np.zeros(shape) if edge == "first_step" else rng.standard_normal(shape)
+    return (rng.standard_normal(shape), rng.standard_normal(shape), velocities,
+            float(rng.uniform(0.01, 0.5)), 0.0 if edge == "momentum_0" else
+            float(rng.uniform(0.5, 0.95)))
+
+
+def _momentum(params, grads, velocities, lr, momentum):
+    """(new params, new velocities) of one step of bplib's SGD; with momentum 0, where SGD
+    keeps no velocity, the new velocity is g (= 0 * v + g)."""
+    ps = [Parameter(w) for w in params]
+    for p, g in zip(ps, grads):
+        p.grad[...] = g
+    sgd = SGD(ps, lr, momentum=momentum)
+    for v, v0 in zip(sgd.velocity, velocities):
+        v[...] = v0
+    sgd.step()
+    return np.array([p.value for p in ps]), np.array(sgd.velocity if momentum else grads)
+
+
+def _momentum_mistakes(e, params, grads, velocities, lr, momentum):
+    inside = momentum * velocities + lr * grads
+    return [("velocity", "those are the velocities you were given: return the new ones, "
+                         "momentum * v + g (the next step needs them)", (e[0], velocities)),
+            ("velocity", "that is plain gradient descent: v = momentum * v + g keeps a share of "
+                         "the old velocity", (params - lr * grads, grads)),
+            ("lr_inside", "the learning rate went inside v (v = momentum * v + lr * g, w - v); "
+                          "bplib's SGD keeps it out: v = momentum * v + g, w - lr * v",
+             (params - inside, inside)),
+            ("values", "step with the new velocity: first v = momentum * v + g, then w - lr * v",
+             (params - lr * velocities, e[1])),
+            ("sign", None, (params + lr * e[1], e[1]))]
+
+
+# ---- 06: batch norm's backward pass -----------------------------------------------------------
+def _batchnorm_inputs(rng, edge=None):
+    """(dout, X, gamma, beta, eps), X of shape (N, n) with columns of their own offset and scale;
+    the edges: N = 2, n = 1, or one constant column. With two rows x_hat is +-1 up to eps, and dX
+    shrinks to the size of eps / sigma^2, where correct answers differ by round-off (measured on 30
+    cases: 6e-11 at eps = 1e-5, 3e-15 at eps = 0.1): that edge takes eps = 0.1."""
+    N, n = _dims(rng, 2, "width_1" if edge == "width_1" else None, low=3, high=8)
+    N = 2 if edge == "two_rows" else N
+    X = rng.uniform(-2, 2, n) + rng.uniform(0.5, 3, n) * rng.standard_normal((N, n))
+    if edge == "constant_column":  # a multiple of 1/4: the mean is exact, the variance 0
+        X[:, rng.integers(n)] = rng.integers(-8, 9) / 4
+    eps = 0.1 if edge == "two_rows" else float(rng.choice([1e-5, 1e-3]))
+    return (rng.standard_normal((N, n)), X, rng.uniform(0.5, 2.0, n) * rng.choice([-1, 1], n),
+            rng.standard_normal(n), eps)
+
+
+def _batchnorm(dout, X, gamma, beta, eps, training=True):
+    """(dX, dgamma, dbeta) by bplib's BatchNorm1d, in training mode (or, ``training=False``, with
+    this batch's statistics held fixed as the running ones)."""
+    bn = BatchNorm1d(X.shape[1], eps=eps)
+    bn.gamma.value[...], bn.beta.value[...] = gamma, beta
+    bn.running_mean, bn.running_var = X.mean(axis=0), X.var(axis=0)
+    bn.train(training).forward(X)
+    return bn.backward(dout), bn.gamma.grad, bn.beta.grad
+
+
+def _batchnorm_mistakes(e, dout, X, gamma, beta, eps):
+    N, ones = len(X), np.ones_like(gamma)
+    sigma = np.sqrt(X.var(axis=0) + eps)
+    x_hat, dx_hat = (X - X.mean(axis=0)) / sigma, gamma * dout
+    var_term = x_hat * (dx_hat * x_hat).mean(axis=0) / sigma
+    c = math.sqrt(N / (N - 1))  # the unbiased variance is N / (N - 1) times the biased one
+    unbiased = _batchnorm(dout, X, gamma / c, beta, eps / c**2)
+    return [("batch_stats", None, _batchnorm(dout, X, gamma, beta, eps, training=False)),
+            ("batch_stats", "the batch mean depends on the input too: subtract the batch mean of "
+                            "dx_hat", (e[0] + dx_hat.mean(axis=0) / sigma, *e[1:])),
+            ("batch_stats", "the batch variance depends on the input too: subtract x_hat times "
+                            "the batch mean of dx_hat * x_hat", (e[0] + var_term, *e[1:])),
+            ("n_minus_1", None, (unbiased[0], unbiased[1] / c, unbiased[2])),
+            ("n_minus_1", None, (e[0] + var_term - var_term * N / (N - 1), *e[1:])),
+            ("no_gamma", None, (_batchnorm(dout, X, ones, beta, eps)[0], *e[1:])),
+            ("values", "dgamma sums dout * x_hat, the normalised input, not dout * X",
+             (e[0], (dout * X).sum(axis=0), e[2])),
+            ("values", "a constant column still has a gradient: its x_hat is 0, but dX there is "
+                       "gamma * (dout - mean(dout)) / sqrt(eps)",
+             (np.where(X.var(axis=0) > 0, e[0], 0.0), *e[1:]))]
 
 
 def _rows(*args):
@@ -591,14 +819,21 @@ TASKS = {t.name: t for t in [
              ("values", "divide by 2 * eps, the distance from W - eps to W + eps", (2 * e[0],))],
          hint="central differences (f(x + eps) - f(x - eps)) / (2 eps), one entry at a time, "
               "putting x[i] back after each"),
-    # 05 training: the loop on y = 2x + 1
+    # 05 training: the loop on y = 2x + 1; a classifier's loop; a momentum step
     Task("fit_line", "05_training", "fit_line",
          lambda rng, edge=None: (
              *data.line(int(rng.integers(40, 101)), 0.1, int(rng.integers(2**31))), 0.1, 200),
          lambda X, y, lr, steps: tuple(np.linalg.lstsq(np.column_stack([X, np.ones_like(X)]),
                                                        y[:, 0], rcond=None)[0]),
          compare=_compare_fit, edges=(), points=2),
-    # 06 vanishing gradients: He initialisation; a product of Jacobians
+    Task("train_classifier", "05_training", "train_classifier", _classifier_inputs, _train,
+         outputs=("losses", "W1", "b1", "W2", "b2"), compare=_compare_training, edges=(),
+         points=2),
+    Task("momentum_step", "05_training", "momentum_step", _momentum_inputs, _momentum,
+         outputs=("new_params", "new_velocities"), variants=_momentum_mistakes, gradient=False,
+         edges=("first_step", "momentum_0"),
+         keeps=("params", "grads", "velocities", "lr", "momentum")),
+    # 06 vanishing gradients: He initialisation; a product of Jacobians; batch norm's backward
     Task("he_init", "06_vanishing_gradients", "he_normal",
          lambda rng, edge=None: tuple(int(n) for n in rng.integers([200, 30, 0], [400, 80, 2**31])),
          lambda fan_in, fan_out, seed: (math.sqrt(2 / fan_in),), compare=_compare_he, edges=()),
@@ -608,6 +843,9 @@ TASKS = {t.name: t for t in [
              rng.standard_normal((L, d, d)) / math.sqrt(d)))(*_dims(rng, 3, edge, 3)),
          _deep, outputs=("dX",), batch=_rows,
          variants=lambda e, *args: [("fprime_of_a", None, _deep(*args, at_a=True))]),
+    Task("batchnorm_backward", "06_vanishing_gradients", "batchnorm_backward", _batchnorm_inputs,
+         _batchnorm, outputs=("dX", "dgamma", "dbeta"), variants=_batchnorm_mistakes,
+         batch=_rows, edges=("two_rows", "width_1", "constant_column"), points=2),
     # 07 residual connections: the input used twice
     Task("residual_backward", "07_resnet_skips", "residual_backward",
          lambda rng, edge=None: (lambda N, d: (

@@ -260,6 +260,113 @@ def conv_squeezed(X, delta):
     """Squeezes the batch: with one example, X of shape (1, C_in, L) becomes (C_in, L)."""
     X, delta = np.squeeze(X, axis=0) if len(X) == 1 else X, np.squeeze(delta)
     return conv_buggy(None)(X, delta)
+def train_classifier_buggy(bug):
+    """The spiral classifier's loop, written out again, with one classic mistake."""
+    def train(X, y, W1, b1, W2, b2, lr, steps):
+        N, Y = len(X), np.eye(W2.shape[1])[y]
+        rate = {"no update": 0.0, "ascent": -lr, "lr twice": lr * lr, "sum": lr * N}.get(bug, lr)
+        losses = []
+        for _ in range(steps):
+            Z1 = X @ W1 + b1
+            A1 = np.maximum(Z1, 0.0)
+            Z2 = A1 @ W2 + b2
+            log_p = Z2 - Z2.max(axis=1, keepdims=True)
+            log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+            losses.append(-np.sum(Y * log_p) / (1 if bug == "sum loss" else N))
+            delta2 = (np.exp(log_p) - Y) / N
+            delta1 = (delta2 @ W2.T) * (Z1 > 0)
+            W1, W2 = W1 - rate * X.T @ delta1, W2 - rate * A1.T @ delta2
+            if bug != "frozen biases":
+                b1, b2 = b1 - rate * delta1.sum(axis=0), b2 - rate * delta2.sum(axis=0)
+        if bug == "losses only":
+            return np.array(losses)
+        return np.array(losses[1:] if bug == "one loss short" else losses), W1, b1, W2, b2
+    return train
+
+
+def momentum_buggy(bug):
+    def step(params, grads, velocities, lr, momentum):
+        new_params, new_velocities = [], []
+        for w, g, v in zip(params, grads, velocities):
+            v_new = momentum * v + (lr * g if bug == "lr inside v" else g)
+            step_along = {"plain": g, "old v": v}.get(bug, v_new)
+            w_new = w - (1.0 if bug == "lr inside v" else lr) * step_along
+            new_params.append(w_new)
+            new_velocities.append(v.copy() if bug == "v not kept" else v_new)
+        return new_params, new_velocities
+    return step
+
+
+def momentum_in_place(params, grads, velocities, lr, momentum):
+    """Right values, but written over the caller's arrays."""
+    for w, g, v in zip(params, grads, velocities):
+        v *= momentum
+        v += g
+        w -= lr * v
+    return params, velocities
+
+
+def momentum_grads_kept_at_0(params, grads, velocities, lr, momentum):
+    """With momentum 0 it hands back the caller's gradients as the velocities."""
+    if momentum == 0:
+        return [w - lr * g for w, g in zip(params, grads)], list(grads)
+    return ref("momentum_step")(params, grads, velocities, lr, momentum)
+
+
+def momentum_grads_kept_first(params, grads, velocities, lr, momentum):
+    """On the first step (no velocity yet) it hands back the caller's gradients."""
+    if not np.any(velocities):
+        return [w - lr * g for w, g in zip(params, grads)], list(grads)
+    return ref("momentum_step")(params, grads, velocities, lr, momentum)
+
+
+def momentum_stale_at_0(params, grads, velocities, lr, momentum):
+    """With momentum 0 it skips the velocity and returns the old one."""
+    if momentum == 0:
+        return [w - lr * g for w, g in zip(params, grads)], [v.copy() for v in velocities]
+    return ref("momentum_step")(params, grads, velocities, lr, momentum)
+
+
+def momentum_warm_up(params, grads, velocities, lr, momentum):
+    """On the first step it only fills the velocity and leaves the weights."""
+    if not np.any(velocities):
+        return [w.copy() for w in params], [g.copy() for g in grads]
+    return ref("momentum_step")(params, grads, velocities, lr, momentum)
+
+
+def batchnorm_buggy(bug):
+    """Batch norm's backward pass, CS231n's staged way, with one classic mistake."""
+    def backward(dout, X, gamma, beta, eps):
+        N = len(X)
+        mu = X.mean(axis=0)
+        xc = X - mu
+        var = (xc**2).sum(axis=0) / (N - 1 if bug == "N - 1" else N)
+        std = np.sqrt(var + eps)
+        x_hat = xc / std
+        dx_hat = dout if bug == "no gamma" else dout * gamma
+        if bug == "constants":
+            dX = dx_hat / std
+        else:
+            dvar = -0.5 * (dx_hat * xc).sum(axis=0) / std**3
+            dxc = dx_hat / std + (0 if bug == "no variance" else
+                                  2 * xc * dvar / (N - 1 if bug == "N - 1" else N))
+            dX = dxc - (0 if bug == "no mean" else dxc.mean(axis=0))
+        if bug == "constant column zeroed":
+            dX = dX * (var > 0)
+        dgamma = (dout * (X if bug == "dgamma of X" else x_hat)).sum(axis=0)
+        return dX, np.squeeze(dgamma) if bug == "squeezed" else dgamma, dout.sum(axis=0)
+    return backward
+
+
+def batchnorm_jacobian(dout, X, gamma, beta, eps):
+    """The whole-batch Jacobian route, one N x N matrix per column: right, slower."""
+    N = len(X)
+    sigma = np.sqrt(X.var(axis=0) + eps)
+    x_hat = (X - X.mean(axis=0)) / sigma
+    dX = np.column_stack([
+        (gamma[j] * dout[:, j]) @ (np.eye(N) - 1 / N - np.outer(x_hat[:, j], x_hat[:, j]) / N)
+        / sigma[j] for j in range(X.shape[1])])
+    return dX, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
 
 
 MISTAKES = [
@@ -329,6 +436,21 @@ MISTAKES = [
     ("fit_line", "ascent", fit_line_buggy("ascent"), "threshold"),
     ("fit_line", "few steps", fit_line_buggy("few steps"), "threshold"),
     ("fit_line", "one value", fit_line_buggy("one value"), "arity"),
+    ("train_classifier", "no update", train_classifier_buggy("no update"), "no_update"),
+    ("train_classifier", "ascent", train_classifier_buggy("ascent"), "sign"),
+    ("train_classifier", "lr twice", train_classifier_buggy("lr twice"), "lr_twice"),
+    ("train_classifier", "sum", train_classifier_buggy("sum"), "batch_scale"),
+    ("train_classifier", "sum loss", train_classifier_buggy("sum loss"), "batch_scale"),
+    ("train_classifier", "frozen biases", train_classifier_buggy("frozen biases"),
+     "bias_frozen"),
+    ("train_classifier", "one loss short", train_classifier_buggy("one loss short"), "shape"),
+    ("train_classifier", "losses only", train_classifier_buggy("losses only"), "arity"),
+    ("momentum_step", "v not kept", momentum_buggy("v not kept"), "velocity"),
+    ("momentum_step", "plain", momentum_buggy("plain"), "velocity"),
+    ("momentum_step", "lr inside v", momentum_buggy("lr inside v"), "lr_inside"),
+    ("momentum_step", "old v", momentum_buggy("old v"), "values"),
+    ("momentum_step", "in place", momentum_in_place, "in_place"),
+    ("momentum_step", "one value", lambda *a: ref("momentum_step")(*a)[0], "arity"),
     ("he_init", "fan_out", he_scaled(lambda i, o: math.sqrt(2 / o)), "values"),
     ("he_init", "variance", he_scaled(lambda i, o: 2 / i), "values"),
     ("he_init", "Xavier", he_scaled(lambda i, o: math.sqrt(2 / (i + o))), "values"),
@@ -338,6 +460,16 @@ MISTAKES = [
     ("deep_tanh_backward", "no slope", deep_tanh_buggy("no slope"), "values"),
     ("deep_tanh_backward", "W not transposed", deep_tanh_buggy("W not transposed"), "values"),
     ("deep_tanh_backward", "sign", negated("deep_tanh_backward"), "sign"),
+    ("batchnorm_backward", "constants", batchnorm_buggy("constants"), "batch_stats"),
+    ("batchnorm_backward", "no mean", batchnorm_buggy("no mean"), "batch_stats"),
+    ("batchnorm_backward", "no variance", batchnorm_buggy("no variance"), "batch_stats"),
+    ("batchnorm_backward", "N - 1", batchnorm_buggy("N - 1"), "n_minus_1"),
+    ("batchnorm_backward", "no gamma", batchnorm_buggy("no gamma"), "no_gamma"),
+    ("batchnorm_backward", "dgamma of X", batchnorm_buggy("dgamma of X"), "values"),
+    ("batchnorm_backward", "sign", negated("batchnorm_backward"), "sign"),
+    ("batchnorm_backward", "dbeta unsummed", one_replaced("batchnorm_backward", 2,
+                                                         lambda g, dout, *a: dout),
+     "bias_not_summed"),
     ("residual_backward", "no skip", residual_buggy("no skip"), "values"),
     ("residual_backward", "skip only", residual_buggy("skip only"), "values"),
     ("residual_backward", "f'(a)", residual_buggy("fprime_of_a"), "fprime_of_a"),
@@ -375,7 +507,19 @@ HINTS = {("residual_backward", "no skip"): "used twice", ("engine_mul_rule", "sw
          ("clip_grad_norm", "no sqrt"): "square root",
          ("conv1d_weight_grad", "flipped"): "kernel flipped",
          ("conv1d_weight_grad", "channels swapped"): "(C_out, C_in, K)",
-         ("conv1d_weight_grad", "first example"): "over the examples n"}
+         ("conv1d_weight_grad", "first example"): "over the examples n",
+         ("train_classifier", "no update"): "departs from the reference at step 1",
+         ("train_classifier", "sum loss"): "departs from the reference at step 0",
+         ("train_classifier", "lr twice"): "applied twice",
+         ("train_classifier", "frozen biases"): "update b1 and b2",
+         ("momentum_step", "v not kept"): "the velocities you were given",
+         ("momentum_step", "lr inside v"): "learning rate went inside v",
+         ("momentum_step", "in place"): "changed the caller's params in place",
+         ("batchnorm_backward", "constants"): "Forgot the batch statistics depend on the input",
+         ("batchnorm_backward", "no mean"): "mean depends on the input",
+         ("batchnorm_backward", "no variance"): "variance depends on the input",
+         ("batchnorm_backward", "N - 1"): "N - 1",
+         ("batchnorm_backward", "no gamma"): "Gamma is missing"}
 
 
 def test_the_tasks_cover_every_chapter_with_exercises():
@@ -476,10 +620,10 @@ def test_any_return_value_gives_a_result(got):
                                                       "not_finite"}, (name, result.message)
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", [name for name, task in TASKS.items() if not task.keeps])
 def test_learner_cannot_change_the_oracles_inputs(name):
     """A function that scribbles over its arguments after computing its answer still passes:
-    it works on copies."""
+    it works on copies (a task with ``keeps`` fails it: see the next test)."""
     def scribbler(*args):
         out = ref(name)(*args)
         for a in args:
@@ -512,6 +656,85 @@ def test_oracle_and_compare_are_pure_and_work_on_what_the_grader_loads(name):
     assert task.compare(args, expected, got).passed
     for a, b in zip(expected, task.expected(*args)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("wrong,edge,words", [
+    (momentum_in_place, None, "changed the caller's params in place (params[0, 0, 0] was "),
+    (momentum_grads_kept_at_0, "when momentum is 0", "new_velocities shares memory with the "
+                                                     "caller's grads"),
+    (momentum_grads_kept_first, "on the first step", "new_velocities shares memory with the "
+                                                     "caller's grads")])
+def test_momentum_step_must_leave_the_callers_arrays_alone(wrong, edge, words):
+    """Right values written over the caller's arrays, or handed back as the caller's own
+    gradients, fail the check (the grader, which passes copies through files, cannot see it)."""
+    for seed in SEEDS:
+        result = run_task("momentum_step", wrong, rng=seed)
+        assert not result.passed and result.cause == "in_place", result.message
+        assert result.message.startswith("momentum_step: " + (f"fails {edge}" if edge else
+                                                              words)), result.message
+        assert words in result.message and "new array" in result.message
+        if edge:
+            assert run_task("momentum_step", wrong, rng=seed, cases=1).passed
+
+
+def test_the_momentum_check_sees_an_argument_changed_after_the_answer():
+    def scribbler(*args):
+        out = ref("momentum_step")(*args)
+        args[2][...] = np.nan
+        return out
+
+    result = run_task("momentum_step", scribbler, rng=0)
+    assert result.cause == "in_place" and "caller's velocities in place" in result.message
+
+
+@pytest.mark.parametrize("name,right", [
+    ("train_classifier", train_classifier_buggy(None)),  # one-hot, log-softmax, other order
+    ("batchnorm_backward", batchnorm_buggy(None)),  # CS231n's staged graph
+    ("batchnorm_backward", batchnorm_jacobian)])
+def test_other_correct_implementations_pass(tmp_path, name, right):
+    """The tolerances leave room for a correct answer computed in another order."""
+    for seed in range(10):
+        assert run_task(name, right, rng=seed).passed, run_task(name, right, rng=seed).message
+    assert graded(tmp_path, name, right)["passed"]
+
+
+def test_train_classifier_compares_every_step_and_names_the_first_departure():
+    def late(X, y, *params):
+        """Right for 100 steps, then the learning rate halves."""
+        out = train_classifier_buggy(None)(X, y, *params[:4], params[4], 100)
+        rest = train_classifier_buggy(None)(X, y, *out[1:], params[4] / 2, params[5] - 100)
+        return np.concatenate([out[0], rest[0]]), *rest[1:]
+
+    result = run_task("train_classifier", late, rng=0)
+    assert result.message.startswith("train_classifier: the loss departs from the reference at "
+                                     "step 101: expected "), result.message
+    assert result.cause == "values" and "check the backward pass" in result.message.lower()
+
+
+def test_train_classifier_needs_held_out_accuracy(monkeypatch):
+    """An answer equal to the reference passes only while the reference reaches the bar."""
+    from bpcourse import check as check_module
+    assert run_task("train_classifier", ref("train_classifier"), rng=0).passed
+    monkeypatch.setattr(check_module, "ACCURACY_MIN", 1.01)
+    result = run_task("train_classifier", ref("train_classifier"), rng=0)
+    assert result.cause == "threshold" and "held-out accuracy" in result.message
+
+
+def test_batchnorm_oracle_agrees_with_finite_differences_on_every_edge():
+    """The oracle (bplib's BatchNorm1d) against central differences of the forward pass written
+    here, on a random case and on each edge."""
+    def forward(X, gamma, beta, eps):
+        return gamma * (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + eps) + beta
+
+    task = TASKS["batchnorm_backward"]
+    for dout, X, gamma, beta, eps in task.draw(np.random.default_rng(0), 4):
+        dX, dgamma, dbeta = task.expected(dout, X, gamma, beta, eps)
+        for got, wrt, f in [
+                (dX, X, lambda v: forward(v, gamma, beta, eps)),
+                (dgamma, gamma, lambda v: forward(X, v, beta, eps)),
+                (dbeta, beta, lambda v: forward(X, gamma, v, eps))]:
+            numeric = numerical_gradient(f, wrt.copy(), dout, eps=1e-6)
+            assert np.abs(numeric - got).max() <= 1e-6 * max(1.0, np.abs(got).max())
 
 
 def test_extra_cases_are_run():
@@ -604,6 +827,11 @@ EDGE_MISTAKES = [  # task, label, function, the words of its edge in the message
     ("clip_grad_norm", "0 / 0", clip_buggy("0/0"), "when every gradient is zero"),
     ("conv1d_weight_grad", "squeezed batch", conv_squeezed, ONE_ROW),
     ("conv1d_weight_grad", "squeezed dW", conv_buggy("squeezed dW"), WIDTH_1),
+    ("momentum_step", "stale v at momentum 0", momentum_stale_at_0, "when momentum is 0"),
+    ("momentum_step", "warm-up first step", momentum_warm_up, "on the first step"),
+    ("batchnorm_backward", "squeezed dgamma", batchnorm_buggy("squeezed"), WIDTH_1),
+    ("batchnorm_backward", "constant column zeroed", batchnorm_buggy("constant column zeroed"),
+     "when a column of X is constant"),
 ]
 
 
@@ -686,7 +914,15 @@ def central_differences(name, eps=1e-5):
         p = [W1, b1, W2, b2]
         return tuple(numeric(lambda v, i=i: loss(*p[:i], v, *p[i + 1:]), p[i]) for i in range(4))
 
+    def batchnorm(dout, X, gamma, beta, eps_bn):
+        def out(X, gamma, beta):
+            return gamma * (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + eps_bn) + beta
+        return (numeric(lambda v: out(v, gamma, beta), X, dout),
+                numeric(lambda v: out(X, v, beta), gamma, dout),
+                numeric(lambda v: out(X, gamma, v), beta, dout))
+
     return {
+        "batchnorm_backward": batchnorm,
         "sigmoid_grad": lambda z: (sigmoid(z + eps) - sigmoid(z - eps)) / (2 * eps),
         "tanh_grad": lambda z: (np.tanh(z + eps) - np.tanh(z - eps)) / (2 * eps),
         "softmax_ce": lambda z, y: (softmax_cross_entropy(z, y)[0],
@@ -711,7 +947,7 @@ def rnn_forward(X, W_xh, W_hh, b_h):
 
 
 @pytest.mark.parametrize("name", ["sigmoid_grad", "tanh_grad", "softmax_ce", "mlp2_backward",
-                                  "residual_backward", "rnn_backward"])
+                                  "residual_backward", "rnn_backward", "batchnorm_backward"])
 def test_a_finite_difference_answer_earns_nothing(tmp_path, name):
     for seed in SEEDS:
         result = run_task(name, central_differences(name), rng=seed)
