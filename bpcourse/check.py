@@ -13,9 +13,10 @@ width of 1, inputs exactly at a kink, logits of +-800. Gradients must agree to `
 that agrees only to about 1e-6, as a finite-difference estimate does, fails, and is told why.
 
 What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n argument tuples
-(numpy arrays, floats and ints); the learner's function is called as ``fn(*args)`` and returns
-an array or a number, or a tuple of them (lists are not tuples); ``task.compare(args,
-task.expected(*args), got)`` returns a ``Result`` and is pure.
+(numpy arrays, floats and ints); the learner's function is called as ``fn(*args)``, or as
+``task.call(fn, *args)`` if the task has a ``call`` (whose source the grader runs in the
+learner's kernel), and returns an array or a number, or a tuple of them (lists are not
+tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result`` and is pure.
 """
 import copy
 import math
@@ -780,7 +781,7 @@ TASKS = {t.name: t for t in [
          _backward_expected, outputs=("grads",), compare=_compare_grads, call=_graph_call,
          edges=("diamond", "stale", "chain"), edge_of=_graph_edge, points=2,
          hint="zero every .grad, set root.grad = 1, then for each node of the topological order "
-              "reversed add each of VJP_RULES[node.op]'s gradients to its input's .grad"),
+              "reversed add each of RULES[node.op]'s gradients to its input's .grad"),
     # 04 backprop in matrix form: one layer, two and three layers, numerical gradients
     Task("linear_backward", "04_backprop_matrix", "linear_backward",
          lambda rng, edge=None: (lambda N, D, M: (

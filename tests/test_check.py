@@ -416,6 +416,22 @@ def test_the_tasks_cover_every_chapter_with_exercises():
     assert required <= set(TASKS)
 
 
+def test_exercises_3_and_4_ask_for_their_tasks_in_order_with_their_points():
+    """Counted by hand: exercise 3 has 5 tasks worth 1 + 1 + 1 + 1 + 2 = 6 points, exercise 4
+    has 6 worth 1 + 1 + 2 + 1 + 1 + 2 = 8."""
+    chain = ["tiny_backprop", "engine_mul_rule", "engine_tanh_rule", "topo_order",
+             "engine_backward"]
+    matrix = ["linear_backward", "mlp2_backward", "mlp3_backward", "numerical_grad",
+              "relative_error", "per_example_grads"]
+    assert tasks_of("03_chain_rule") == chain and tasks_of("04_backprop_matrix") == matrix
+    assert sum(TASKS[name].points for name in chain) == 6
+    assert sum(TASKS[name].points for name in matrix) == 8
+    for notebook, names in [("03_chain_rule", chain), ("04_backprop_matrix", matrix)]:
+        text = (EXERCISES / f"{notebook}.md").read_text()
+        assert [text.index(f'check("{name}", ') for name in names] == sorted(
+            text.index(f'check("{name}", ') for name in names)
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_each_task_has_statement_hint_solution_check_and_link(notebook):
     path = EXERCISES / f"{notebook}.md"
