@@ -437,7 +437,6 @@ def _deep(dout, X, Ws, at_a=False):
     return (_run([m for W in Ws for m in (_linear(W), Tanh())], X, dout, at_a=at_a),)
 
 
-
 # ---- Value graphs as arrays: the grader hands a learner's kernel arrays only ----------------
 GRAPH_OPS = ("leaf", "+", "-", "*", "neg", "tanh", "sigmoid")  # the codes in ``ops``
 CHAIN = 2000  # nodes in the "chain" edge: deeper than Python's 1,000 nested calls
@@ -470,7 +469,7 @@ def _graph_call(fn, data, ops, children, grads=None):
         out = fn(nodes[-1])
     except RecursionError:
         raise RecursionError(
-            f"on a graph {len(nodes)} nodes deep, more nested calls than Python allows "
+            f"on a graph of {len(nodes)} nodes, more nested calls than Python allows "
             f"({sys.getrecursionlimit()}): walk the graph with a loop and a list as the stack, "
             "not a recursive function") from None
     if grads is not None:
