@@ -14,8 +14,9 @@ that agrees only to about 1e-6, as a finite-difference estimate does, fails, and
 
 What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n argument tuples
 (numpy arrays, floats and ints), more if the task has n or more edges; the learner's function is
-called as ``fn(*args)`` and returns an array or a number, or a tuple of them (lists are not
-tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result`` and is pure.
+called as ``fn(*args)``, or as ``task.call(fn, *args)`` if the task has a ``call`` (whose source
+the grader runs in the learner's kernel), and returns an array or a number, or a tuple of them
+(lists are not tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result`` and is pure.
 """
 import copy
 import math
@@ -29,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from bplib import data
-from bplib.engine import LARGEST_EXP, VJP_RULES, Value
+from bplib.engine import LARGEST_EXP, VJP_RULES, Value, topological_order
 from bplib.gradcheck import numerical_gradient, rel_error
 from bplib.init import as_rng
 from bplib.conv import Conv1d
@@ -69,6 +70,15 @@ EDGES = {
     "constant_column": "when a column of X is constant (variance 0: only eps keeps sigma above 0)",
     "first_step": "on the first step (every velocity 0)",
     "momentum_0": "when momentum is 0",
+    "diamond": "on the graph a = x + y, b = a * a, L = b + a (n0 = x, n1 = y, n2 = a, n3 = b, "
+               "n4 = L)",
+    "chain": "on a chain 2,000 nodes deep",
+    "one_node": "when the root is a single node with no inputs",
+    "stale": "when the nodes still hold gradients from an earlier pass",
+    "both_zero": "when both arrays are all zeros",
+    "one_zero": "when one of the two arrays is all zeros",
+    "single": "when the two are single numbers",
+    "mismatch": "when the two arrays have different shapes",
 }
 # Measured on 30 cases of each gradient task: the masters agree with the oracles to 8e-16 at
 # worst; central differences at the usual step 1e-6 to 4e-12 at best, and with the step tuned to
@@ -104,7 +114,9 @@ class Task:
     an answer agreeing to finite-difference accuracy only is called such. ``compare`` defaults
     to ``compare_outputs``. ``keeps`` names the arguments when the function must leave them alone:
     an answer that changes one in place, or returns an array sharing memory with one, fails (in
-    the check; the grader passes copies through files and cannot see it)."""
+    the check; the grader passes copies through files and cannot see it). ``call(fn, *args)``,
+    if given, calls the learner's ``fn`` on something the arrays describe and returns arrays; the
+    grader runs its source in the learner's kernel, so it imports what it uses."""
 
     name: str
     notebook: str
@@ -122,6 +134,8 @@ class Task:
     compare: Callable | None = None
     points: int = 1
     keeps: tuple = ()  # the arguments' names, when fn must leave them alone and share no memory
+    call: Callable | None = None  # call(fn, *args) runs fn: on a Value graph (``_graph_call``)
+    edge_of: Callable | None = None  # edge_of(*args): the case's edge, for inputs not arrays
 
     def __post_init__(self):
         if self.compare is None:
@@ -144,6 +158,8 @@ def _fail(task, text, cause, args=None):
 
 def _edge_of(task, args):
     """The edge of the task's that the inputs ``args`` stand on (a key of ``EDGES``), or None."""
+    if task.edge_of:
+        return task.edge_of(*args)
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     floats = [a for a in arrays if a.dtype.kind == "f" and a.size]
     norm = math.sqrt(sum(float(np.sum(a**2)) for a in floats))
@@ -244,12 +260,13 @@ def run_task(name, fn, rng=None, cases=3, extra_cases=()):
             given = copy.deepcopy(args)  # a copy: the learner may change the inputs
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                got = fn(*given)
+                got = task.call(fn, *given) if task.call else fn(*given)
         except NotImplementedError as err:
             todo = str(err) or f"fill in {task.function}"
             return _fail(task, f"not implemented yet: {todo}", "error")
         except Exception as err:
-            shapes = ", ".join(str(a.shape) for a in args if isinstance(a, np.ndarray))
+            shapes = "" if task.call else ", ".join(
+                str(a.shape) for a in args if isinstance(a, np.ndarray))
             return _fail(task, f"{task.function} raised {type(err).__name__}: {err}"
                          + (f" (arrays of shapes {shapes})" if shapes else ""), "error", args)
         try:
@@ -742,6 +759,290 @@ def _batchnorm_mistakes(e, dout, X, gamma, beta, eps):
             ("values", "a constant column still has a gradient: its x_hat is 0, but dX there is "
                        "gamma * (dout - mean(dout)) / sqrt(eps)",
              (np.where(X.var(axis=0) > 0, e[0], 0.0), *e[1:]))]
+# ---- Value graphs as arrays: the grader hands a learner's kernel arrays only ----------------
+GRAPH_OPS = ("leaf", "+", "-", "*", "neg", "tanh", "sigmoid")  # the codes in ``ops``
+CHAIN = 2000  # nodes in the "chain" edge: deeper than Python's 1,000 nested calls
+
+
+def _graph_call(fn, data, ops, children, grads=None):
+    r"""Build the Value graph the arrays describe, call ``fn(root)`` on it and return what the
+    check compares. Node i is ``GRAPH_OPS[ops[i]]`` of the nodes ``children[i]`` (-1: none),
+    a leaf holding ``data[i]`` if ``ops[i]`` is 0; the last node is the root; node i is
+    labelled "n{i}". Without ``grads`` (topo_order): the nodes fn returned, as indices (-1: not
+    a node of the graph; [-2] if it returned no list or tuple). With ``grads`` (engine_backward):
+    every node's ``.grad`` after fn ran on the graph whose nodes held ``grads`` before. With
+    fn None: the nodes. The grader runs this function's source in the learner's kernel."""
+    import sys
+
+    from bplib.engine import Value
+    nodes = []
+    for i, op in enumerate(ops.tolist()):
+        a, b = (nodes[k] if k >= 0 else None for k in children[i].tolist())
+        node = (Value(float(data[i])) if op == 0 else a + b if op == 1 else a - b if op == 2
+                else a * b if op == 3 else -a if op == 4 else a.tanh() if op == 5
+                else a.sigmoid())
+        node.label = f"n{i}"
+        nodes.append(node)
+    if fn is None:
+        return nodes
+    for node, g in zip(nodes, [] if grads is None else grads.tolist()):
+        node.grad = g
+    try:
+        out = fn(nodes[-1])
+    except RecursionError:
+        raise RecursionError(
+            f"on a graph of {len(nodes)} nodes, more nested calls than Python allows "
+            f"({sys.getrecursionlimit()}): walk the graph with a loop and a list as the stack, "
+            "not a recursive function") from None
+    if grads is not None:
+        for node in nodes:
+            if not isinstance(node.grad, (int, float)):
+                raise TypeError(f"{node.label}.grad is a {type(node.grad).__name__}; expected a "
+                                "number")
+        return [float(node.grad) for node in nodes]
+    if not isinstance(out, (list, tuple)):
+        return [-2]
+    where = {id(node): i for i, node in enumerate(nodes)}
+    return [where.get(id(item), -1) for item in out]
+
+
+def _graph_edge(data, ops, children, grads=None):
+    n = len(ops)
+    return ("one_node" if n == 1 else "chain" if n > CHAIN // 2 else "diamond" if n == 5
+            else "stale" if grads is not None and np.any(grads) else None)
+
+
+def _graph_inputs(with_grads):
+    """(data, ops, children[, grads]) of a random graph (8 to 16 nodes, nodes used twice among
+    them) or of an edge's graph; the edge "stale" presets random gradients."""
+    code = {op: i for i, op in enumerate(GRAPH_OPS)}
+
+    def make(rng, edge=None):
+        if edge == "one_node":
+            rows = [("leaf", -1, -1)]
+        elif edge == "chain":
+            rows = [("leaf", -1, -1)] + [("tanh", i, -1) for i in range(CHAIN - 1)]
+        elif edge == "diamond":
+            rows = [("leaf", -1, -1)] * 2 + [("+", 0, 1), ("*", 2, 2), ("+", 3, 2)]
+        else:
+            rows = [("leaf", -1, -1)] * int(rng.integers(2, 5))
+            for _ in range(int(rng.integers(4, 9))):
+                op = GRAPH_OPS[int(rng.integers(1, len(GRAPH_OPS)))]
+                a, b = (int(k) for k in rng.choice(len(rows), 2, replace=False))
+                rows.append((op, a, b if op in "+-*" else -1))  # x * x: the diamond's alone
+            used = {k for _, a, b in rows for k in (a, b)}
+            unused = [i for i in range(len(rows)) if i not in used]
+            last = unused[0]  # every node feeds the root: sum the nodes nothing uses
+            for k in unused[1:]:
+                rows.append(("+", last, k))
+                last = len(rows) - 1
+        ops = np.array([code[op] for op, _, _ in rows])
+        children = np.array([(a, b) for _, a, b in rows])
+        data = np.where(ops == 0, rng.uniform(0.5, 1.5, len(rows)) * rng.choice([-1, 1],
+                                                                               len(rows)), 0.0)
+        if not with_grads:
+            return data, ops, children
+        return data, ops, children, (rng.standard_normal(len(rows)) if edge == "stale"
+                                     else np.zeros(len(rows)))
+    return make
+
+
+def _describe(nodes, i):
+    """'n5 = n3 * n4', 'n2 = tanh(n1)' or 'n0 (a leaf)': node i as the messages name it."""
+    node = nodes[i]
+    kids = [child.label for child in node._children]
+    if not kids:
+        return f"{node.label} (a leaf)"
+    return f"{node.label} = " + (f" {node.op} ".join(kids) if len(kids) == 2 else
+                                 f"-{kids[0]}" if node.op == "neg" else f"{node.op}({kids[0]})")
+
+
+def _topo_expected(data, ops, children):
+    nodes = _graph_call(None, data, ops, children)
+    where = {id(node): i for i, node in enumerate(nodes)}
+    return (np.array([where[id(node)] for node in topological_order(nodes[-1])]),)
+
+
+def _compare_order(args, expected, got):
+    """Any valid order passes: every node once, each after its inputs."""
+    task, nodes = TASKS["topo_order"], _graph_call(None, *args)
+    order, n = np.asarray(got).reshape(-1).astype(int), len(nodes)
+    fail = lambda text, cause="values": _fail(task, text, cause, args)  # noqa: E731
+    if list(order) == [-2]:
+        return fail("it returned no list: return a list of the graph's Values", "arity")
+    if (order < 0).any():
+        return fail(f"item {int(np.argmax(order < 0))} of the list is not a node of the graph: "
+                    "list the Value objects themselves")
+    counts = np.bincount(order, minlength=n)
+    if counts.max() > 1:
+        i = int(np.argmax(counts > 1))
+        return fail(f"{_describe(nodes, i)} is in the list {counts[i]} times; expected once. A "
+                    "node used twice is reached twice: remember the nodes already visited (a set)")
+    missing = [i for i in range(n) if not counts[i]]
+    if missing:
+        leaves = all(not nodes[i]._children for i in missing)
+        which = ", all of them leaves (nodes with no inputs)" if leaves else ""
+        return fail(f"{len(missing)} of the {n} nodes are missing{which}, e.g. "
+                    f"{_describe(nodes, missing[0])}: every node the root depends on, the root and "
+                    "the leaves included, belongs in the list", "shape")
+    position = np.empty(n, int)
+    position[order] = np.arange(n)
+    edges = [(i, k) for i in range(n) for k in children_of(args, i)]
+    late = [(i, k) for i, k in edges if position[k] > position[i]]
+    if not late:
+        return Result(True, f"topo_order: correct ({n} nodes)", None)
+    if all(position[k] > position[i] for i, k in edges):
+        return fail("the order is reversed: each node comes after all of its inputs, the root "
+                    "last (backward walks the list from the end)")
+    i, k = late[0]
+    return fail(f"{_describe(nodes, i)} comes before its input {nodes[k].label}: append a node "
+                "only after all of its inputs are in the list")
+
+
+def children_of(args, i):
+    """The inputs of node i of the graph ``args`` describes, as indices."""
+    return [int(k) for k in args[2][i] if k >= 0]
+
+
+def _backward_expected(data, ops, children, grads):
+    nodes = _graph_call(None, data, ops, children)
+    nodes[-1].backward()
+    return (np.array([node.grad for node in nodes]),)
+
+
+def _compare_grads(args, expected, got):
+    task, nodes = TASKS["engine_backward"], _graph_call(None, *args[:3])
+    g, e, stale = np.asarray(got, dtype=float).reshape(-1), expected[0], args[3]
+
+    def right(i, offset=0.0):
+        return abs(g[i] - offset - e[i]) <= TOL * max(1.0, abs(e[i]))
+
+    if g.shape == e.shape and all(right(i) for i in range(len(e))):
+        return Result(True, f"engine_backward: correct ({len(nodes)} nodes)", None)
+    fail = lambda text, cause="values": _fail(task, text, cause, args)  # noqa: E731
+    if g.shape != e.shape or not np.all(np.isfinite(g)):
+        return fail("a .grad is not a finite number", "not_finite")
+    root = len(nodes) - 1
+    i = next(int(i) for i in reversed(_topo_expected(*args[:3])[0]) if not right(i))
+    detail = f"{_describe(nodes, i)}: .grad expected {e[i]:.6g}, got {g[i]:.6g}"
+    if stale[i] and right(i, stale[i]):  # its consumers are right: it kept what it held
+        return fail(f"{detail}, the gradient plus the {stale[i]:.6g} it held before. Set every "
+                    "node's .grad to 0 first")
+    if i == root:
+        return fail(f"{detail}. Set root.grad = 1 (d root/d root) before passing gradients on")
+    inputs = set(children_of(args, root))
+    rest = [k for k in range(root) if k not in inputs]
+    if not any(g[k] for k in rest) and any(e[k] for k in rest):
+        return fail(f"{detail}; the gradients stopped at the root's inputs. Visit the nodes "
+                    "outputs first: the topological order reversed" if any(g[k] for k in inputs)
+                    else f"{detail}; no gradient got past the root. Set root.grad = 1 before "
+                    "walking the order, not after")
+    uses = sum(children_of(args, k).count(i) for k in range(len(nodes)))
+    if uses > 1:
+        return fail(f"{detail}: a node used twice got only one of its gradients ({nodes[i].label} "
+                    f"is an input {uses} times). Add each contribution with +=, never =")
+    return fail(f"{detail}. {task.hint[0].upper()}{task.hint[1:]}")
+
+
+def _error_call(fn, a, b):
+    """fn(a, b); for a and b of different shapes, [1 if it raised a ValueError, then 1 for each
+    of the two shapes its message names] (-1 if it returned). The grader runs its source in the
+    learner's kernel."""
+    import numpy as np
+    if np.shape(a) == np.shape(b):
+        return fn(a, b)
+    try:
+        fn(a, b)
+    except ValueError as err:
+        said = str(err).replace(" ", "")
+        return [1.0] + [float(str(np.shape(x)).replace(" ", "") in said) for x in (a, b)]
+    return [-1.0]
+
+
+def _error_inputs(rng, edge=None):
+    """(a, b): random arrays of one shape, max|a| the larger, or an edge's: "one_zero" zeroes a,
+    "single" gives two floats, "mismatch" b of shape (M,) beside a (N, M), which numpy would
+    broadcast without a word."""
+    N, M = _dims(rng, 2)
+    a, b = rng.standard_normal((N, M)), rng.standard_normal((N, M))
+    b = a + rng.choice([1e-3, 1e-7]) * b if rng.random() < 0.5 and edge is None else b
+    if np.abs(a).max() < np.abs(b).max():  # so that dividing by max|b| alone is wrong
+        a, b = b, a
+    if edge == "single":
+        return float(a[0, 0]), float(b[0, 0])
+    return {"both_zero": (0 * a, 0 * b), "one_zero": (0 * a, b), "mismatch": (a, b[0])}.get(
+        edge, (a, b))
+
+
+def _error_edge(a, b):
+    return ("mismatch" if np.shape(a) != np.shape(b) else "single" if np.ndim(a) == 0 else
+            "both_zero" if not np.any(a) and not np.any(b) else
+            "one_zero" if not np.any(a) or not np.any(b) else None)
+
+
+def _compare_error(args, expected, got):
+    (a, b), task = args, TASKS["relative_error"]  # analytic, numeric
+    fail = lambda text, cause="values": _fail(task, text, cause, args)  # noqa: E731
+    got = np.asarray(got, dtype=float)
+    if np.shape(a) != np.shape(b):
+        if got.tolist() == [1.0, 1.0, 1.0]:
+            return Result(True, "relative_error: correct", None)
+        shapes = f"arrays of shapes {np.shape(a)} and {np.shape(b)}"
+        if got.tolist() == [-1.0]:
+            return fail(f"it returned a number for {shapes}, which numpy broadcasts without a "
+                        "word: raise a ValueError that names both shapes")
+        return fail(f"its ValueError for {shapes} does not name both shapes")
+    if got.size != 1:
+        return fail(f"it returned {got.size} numbers; expected one", "arity")
+    g, e = float(got.reshape(-1)[0]), expected[0]
+    if abs(g - e) <= TOL * e or g == e:  # relative: e may be 1e-7 (a passing gradient check)
+        return Result(True, "relative_error: correct", None)
+    x, y = np.abs(np.asarray(a, dtype=float)), np.abs(np.asarray(b, dtype=float))
+    diff = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    with np.errstate(all="ignore"):
+        guesses = [
+            (diff.max() / y.max(), "it divides by max|numeric| only: divide by the larger of "
+                                   "the two arrays' largest entries, so that swapping them "
+                                   "changes nothing"),
+            ((diff / (x + y)).max(), "that is the largest entrywise error, which blows up on "
+                                     "entries tiny in both; the error is normwise: the largest "
+                                     "difference over the largest entry of either"),
+            (diff.mean() / max(x.max(), y.max()), "take the largest difference, not the mean"),
+            (np.linalg.norm(diff) / max(np.linalg.norm(x), np.linalg.norm(y)), "that uses the "
+             "Euclidean norm; the book's error uses the largest entry (max|.|)")]
+    if not np.isfinite(g):
+        hint = ("0/0: when both are all zeros they agree, and the error is 0 (bplib floors the "
+                "denominator at the smallest positive float)" if not x.any() and not y.any()
+                else "it is not a number: divide by the larger of the two arrays' largest "
+                "entries")
+        return fail(f"expected {e:.6g}, got {g}; {hint}", "not_finite")
+    hint = next((hint for guess, hint in guesses if abs(g - guess) <= TOL * abs(guess)),
+                task.hint)
+    return fail(f"expected {e:.6g}, got {g:.6g}; {hint}")
+
+
+def _per_example(X, y, W, b):
+    """(dW_each, db_each, dW, db): each example's gradients of its own loss, by bplib's Linear on
+    a batch of that one row, and those of the mean loss over the batch."""
+    rows, batch = [_linear(W, b) for _ in X], _linear(W, b)
+    for lin, i in zip(rows, range(len(X))):
+        _run([lin], X[i:i + 1], y=y[i:i + 1])
+    _run([batch], X, y=y)
+    return (np.stack([lin.W.grad for lin in rows]), np.stack([lin.b.grad for lin in rows]),
+            batch.W.grad, batch.b.grad)
+
+
+def _per_example_mistakes(e, X, y, W, b):
+    N = len(X)
+    return [
+        ("transposed", "each example's dW has W's shape (D, C): the outer product of x_i "
+                       "(D,) and delta_i (C,) is X[:, :, None] * delta[:, None, :]",
+         (e[0].transpose(0, 2, 1), *e[1:])),
+        ("batch_scale", "an example's gradients are of its own loss, with no 1/N: the mean "
+                        "divides by N when it averages them", (e[0] / N, e[1] / N, *e[2:])),
+        ("values", "that is the outer product of the sums, (sum of x_i)(sum of delta_i)^T / N; "
+                   "dW sums the outer products, X^T delta: multiply, then sum over the batch",
+         (e[0], e[1], np.outer(X.sum(axis=0), e[1].sum(axis=0)) / N, e[3]))]
 
 
 def _rows(*args):
@@ -793,6 +1094,15 @@ TASKS = {t.name: t for t in [
          variants=lambda e, g, out, a: [("fprime_of_a", "that is tanh'(out); 1 - out**2 is "
                                          "tanh'(a), the slope at the input",
                                          VJP_RULES["tanh"](g, math.tanh(out), out))]),
+    Task("topo_order", "03_chain_rule", "topological_order", _graph_inputs(False),
+         _topo_expected, outputs=("order",), compare=_compare_order, call=_graph_call,
+         edges=("diamond", "chain", "one_node"), edge_of=_graph_edge, gradient=False,
+         hint="depth first: put a node in the list after all of its inputs"),
+    Task("engine_backward", "03_chain_rule", "backward", _graph_inputs(True),
+         _backward_expected, outputs=("grads",), compare=_compare_grads, call=_graph_call,
+         edges=("diamond", "stale", "chain"), edge_of=_graph_edge, points=2,
+         hint="zero every .grad, set root.grad = 1, then for each node of the topological order "
+              "reversed add each of RULES[node.op]'s gradients to its input's .grad"),
     # 04 backprop in matrix form: one layer, two and three layers, numerical gradients
     Task("linear_backward", "04_backprop_matrix", "linear_backward",
          lambda rng, edge=None: (lambda N, D, M: (
@@ -819,6 +1129,17 @@ TASKS = {t.name: t for t in [
              ("values", "divide by 2 * eps, the distance from W - eps to W + eps", (2 * e[0],))],
          hint="central differences (f(x + eps) - f(x - eps)) / (2 eps), one entry at a time, "
               "putting x[i] back after each"),
+    Task("relative_error", "04_backprop_matrix", "relative_error", _error_inputs,
+         lambda a, b: (rel_error(a, b) if np.shape(a) == np.shape(b) else math.nan,),
+         compare=_compare_error, call=_error_call, gradient=False, edge_of=_error_edge,
+         edges=("both_zero", "one_zero", "single", "mismatch"),
+         hint="the largest difference over the largest entry of either array"),
+    Task("per_example_grads", "04_backprop_matrix", "per_example_grads",
+         lambda rng, edge=None: (lambda N, D, C: (
+             rng.standard_normal((N, D)), rng.integers(0, C, N), rng.standard_normal((D, C)),
+             0.1 * rng.standard_normal(C)))(*_dims(rng, 3, edge)),
+         _per_example, outputs=("dW_each", "db_each", "dW", "db"), variants=_per_example_mistakes,
+         batch=_rows, points=2),
     # 05 training: the loop on y = 2x + 1; a classifier's loop; a momentum step
     Task("fit_line", "05_training", "fit_line",
          lambda rng, edge=None: (

@@ -66,6 +66,7 @@ import contextlib
 import csv
 import ctypes
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -107,13 +108,15 @@ RESULT_CAP = 64 << 20  # bytes of float64 a call may return in all: more is refu
 MAX_VALUES = 16  # values in a returned tuple
 
 # Runs in the learner's kernel: load the arguments, call the function, save what it returns.
-CALL = """def _bplib_grade_call(name, folder):
+# A task's ``call`` (check.Task), if it has one, is defined in the kernel and given the function.
+CALL = """def _bplib_grade_call(name, folder, via=None):
     import os
     import numpy as np
     if not callable(globals().get(name)):
         raise NameError(f"function {name} not defined")
     args = [np.load(os.path.join(folder, f"arg{i}.npy")) for i in range(len(os.listdir(folder)))]
-    result = globals()[name](*[a.item() if a.ndim == 0 else a for a in args])
+    args = [a.item() if a.ndim == 0 else a for a in args]
+    result = globals()[name](*args) if via is None else via(globals()[name], *args)
     for i, value in (enumerate(result) if isinstance(result, tuple) else [("", result)]):
         if np.asarray(value).dtype.kind not in "biuf":
             raise TypeError(f"{name} returned {type(value).__name__}; expected numbers or arrays")
@@ -150,10 +153,14 @@ LIBRARY_ANSWERS = {
     "tiny_backprop": ("engine", "Value.backward"),
     "engine_mul_rule": ("engine", "VJP_RULES['*']"),
     "engine_tanh_rule": ("engine", "VJP_RULES['tanh']"),
+    "topo_order": ("engine", "topological_order"),
+    "engine_backward": ("engine", "Value.backward", "topological_order"),
     "linear_backward": ("layers", "Linear.backward"),
     "mlp2_backward": ("layers", "Linear.backward", "Sigmoid.backward"),
     "mlp3_backward": ("layers", "Linear.backward", "ReLU.backward"),
     "numerical_grad": ("gradcheck", "numerical_gradient"),
+    "relative_error": ("gradcheck", "rel_error"),
+    "per_example_grads": ("layers", "Linear.backward"),
     "fit_line": ("train", "fit"),
     "train_classifier": ("layers", "Linear.backward", "ReLU.backward"),
     "momentum_step": ("optim", "SGD.step"),
@@ -394,10 +401,11 @@ def release(masters, out, ipynb=False):
     return written
 
 
-def call(kernel, function, args, timeout):
-    """Call the learner's ``function(*args)`` in the kernel, exchanging ``.npy`` files through a
-    folder made for the call: (state, message, result). The folder is used through a file
-    descriptor, so links the kernel plants lead the grader nowhere."""
+def call(kernel, function, args, timeout, via=None):
+    """Call the learner's ``function(*args)`` in the kernel, or ``via(function, *args)`` (a
+    task's ``call``, its source run there first), exchanging ``.npy`` files through a folder made
+    for the call: (state, message, result). The folder is used through a file descriptor, so
+    links the kernel plants lead the grader nowhere."""
     folder, fd = kernel.folder / "grader-io", None
     try:
         folder.mkdir()
@@ -406,7 +414,9 @@ def call(kernel, function, args, timeout):
             new = os.open(f"arg{i}.npy", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=fd)
             with open(new, "wb") as f:
                 np.save(f, np.asarray(arg), allow_pickle=False)
-        state, message = kernel.run(f"{CALL}_bplib_grade_call({function!r}, {str(folder)!r})",
+        how = f"{inspect.getsource(via)}\n" if via else ""
+        state, message = kernel.run(f"{CALL}{how}_bplib_grade_call({function!r}, "
+                                    f"{str(folder)!r}{', ' + via.__name__ if via else ''})",
                                     timeout, record=False)  # what a call prints is not kept
         return state, message, (load_result(fd) if state == "ok" else None)
     except Exception as err:  # whatever the kernel left: the task fails, the grader goes on
@@ -508,7 +518,8 @@ def grade_task(kernel, task, cases, timeout, hidden=False):
     for number, args in enumerate(cases, 1):
         if not timeout():
             return outcome(task, False, STOPS["late"]), "late"
-        state, message, got = call(kernel, task.function, args, timeout())
+        via = getattr(task, "call", None)  # optional: how the function is called
+        state, message, got = call(kernel, task.function, args, timeout(), via)
         passed, cause = False, None
         expected = task.expected(*args)
         refused = comparable(expected, got) if state == "ok" else None

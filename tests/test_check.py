@@ -12,6 +12,7 @@ import pytest
 
 from book import ROOT
 from bpcourse.check import TASKS, check, passed, progress, run_task, tasks_of
+from bplib.engine import VJP_RULES
 from bplib.gradcheck import numerical_gradient
 from bplib.losses import softmax, softmax_cross_entropy
 from bplib.rnn import RNN
@@ -42,6 +43,13 @@ def namespace(notebook):
 def ref(name):
     """The reference solution of a task, taken from its master notebook."""
     return namespace(TASKS[name].notebook)[TASKS[name].function]
+
+
+def direct(name):
+    """The reference solution as the grader calls it: on the task's arguments, through the
+    task's ``call`` if it has one (a Value graph described by arrays, say)."""
+    task = TASKS[name]
+    return functools.partial(task.call, ref(name)) if task.call else ref(name)
 
 
 def sigmoid(z):
@@ -367,6 +375,90 @@ def batchnorm_jacobian(dout, X, gamma, beta, eps):
         (gamma[j] * dout[:, j]) @ (np.eye(N) - 1 / N - np.outer(x_hat[:, j], x_hat[:, j]) / N)
         / sigma[j] for j in range(X.shape[1])])
     return dX, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+def topo_buggy(bug):
+    """topological_order with one classic mistake."""
+    def order(root):
+        if bug == "recursive":
+            placed, seen = [], set()
+
+            def visit(node):
+                if node not in seen:
+                    seen.add(node)
+                    for child in node._children:
+                        visit(child)
+                    placed.append(node)
+            visit(root)
+            return placed
+        placed, stack = [], [(root, False)]  # "no visited set"
+        while stack:
+            node, done = stack.pop()
+            if done:
+                placed.append(node)
+            else:
+                stack.append((node, True))
+                stack += [(child, False) for child in node._children]
+        return placed
+    return order
+
+
+def backward_buggy(bug):
+    """backward with one of chapter 3's bugs, on the reference's topological order (or on a
+    recursive one)."""
+    def backward(root):
+        order = (topo_buggy("recursive") if bug == "recursive order" else
+                 ref("topo_order"))(root)
+        if bug != "not zeroed":
+            for node in order:
+                node.grad = 0.0
+        root.grad = 0.0 if bug == "root grad 0" else 1.0
+        for node in order if bug == "inputs first" else reversed(order):
+            if node._children:
+                grads = VJP_RULES[node.op](node.grad, node.data,
+                                           *[c.data for c in node._children], *node._const)
+                pairs = dict(zip(node._children, grads)) if bug == "dict" else \
+                    zip(node._children, grads)
+                for child, grad in (pairs.items() if bug == "dict" else pairs):
+                    if bug == "=":
+                        child.grad = grad
+                    else:
+                        child.grad += grad
+    return backward
+
+
+def relative_error_buggy(bug):
+    def error(u, v):
+        if bug == "shape attribute" and u.shape != v.shape:  # floats have no .shape
+            raise ValueError(f"shapes {u.shape} and {v.shape}")
+        u, v = np.asarray(u, dtype=float), np.asarray(v, dtype=float)
+        if bug not in ("no shape check", "shape attribute") and u.shape != v.shape:
+            raise ValueError(f"relative_error: {u.shape} vs {v.shape}" if bug != "vague" else
+                             "relative_error: shapes differ")
+        if bug == "zero means equal" and not (u.any() and v.any()):
+            return 0.0
+        diff = np.abs(u - v)
+        with np.errstate(all="ignore"):
+            return float({"by numeric": diff.max() / np.abs(v).max(),
+                          "by analytic": diff.max() / np.abs(u).max(),
+                          "entrywise": (diff / (np.abs(u) + np.abs(v))).max(),
+                          "mean": diff.mean() / max(np.abs(u).max(), np.abs(v).max()),
+                          "no floor": diff.max() / max(np.abs(u).max(), np.abs(v).max())}.get(
+                bug, diff.max() / max(np.abs(u).max(), np.abs(v).max(), np.finfo(float).tiny)))
+    return error
+
+
+def per_example_buggy(bug):
+    def grads(X, y, W, b):
+        N = len(X)
+        delta = softmax(X @ W + b) - np.eye(W.shape[1])[y]  # rows: p_i - e_{y_i}
+        each = delta / N if bug == "1/N in each" else delta
+        dW_each = X[:, None, :] * each[:, :, None] if bug == "(C, n_0) each" else \
+            X[:, :, None] * each[:, None, :]
+        dW_each = np.squeeze(dW_each) if bug == "squeezed" else dW_each
+        dW = {"outer of sums": np.outer(X.sum(0), delta.sum(0)) / N,
+              "sum": X.T @ delta}.get(bug, X.T @ delta / N)
+        db = {"db unsummed": delta / N, "sum": delta.sum(0)}.get(bug, delta.mean(0))
+        return dW_each, each, dW, db
+    return grads
 
 
 MISTAKES = [
@@ -397,6 +489,15 @@ MISTAKES = [
     ("engine_tanh_rule", "f'(out)", lambda g, out, a: (g * (1 - math.tanh(out) ** 2),),
      "fprime_of_a"),
     ("engine_tanh_rule", "no tuple", lambda g, out, a: g * (1 - out**2), "arity"),
+    ("topo_order", "no visited set", topo_buggy("no visited set"), "values"),
+    ("topo_order", "reversed", lambda root: ref("topo_order")(root)[::-1], "values"),
+    ("topo_order", "no leaves", lambda root: [n for n in ref("topo_order")(root) if n._children],
+     "shape"),
+    ("topo_order", "root first", lambda root: [root] + ref("topo_order")(root)[:-1], "values"),
+    ("topo_order", "a set", lambda root: set(ref("topo_order")(root)), "arity"),
+    ("engine_backward", "= for +=", backward_buggy("="), "values"),
+    ("engine_backward", "inputs first", backward_buggy("inputs first"), "values"),
+    ("engine_backward", "root grad 0", backward_buggy("root grad 0"), "values"),
     ("linear_backward", "transposed dW", one_replaced("linear_backward", 1, lambda g, *a: g.T),
      "transposed"),
     ("linear_backward", "sign", negated("linear_backward"), "sign"),
@@ -432,6 +533,15 @@ MISTAKES = [
     ("numerical_grad", "over eps", numerical_dW(over_eps), "values"),
     ("numerical_grad", "x not restored", numerical_dW(not_restored), "values"),
     ("numerical_grad", "sign", negated("numerical_grad"), "sign"),
+    ("relative_error", "by numeric", relative_error_buggy("by numeric"), "values"),
+    ("relative_error", "entrywise", relative_error_buggy("entrywise"), "values"),
+    ("relative_error", "mean", relative_error_buggy("mean"), "values"),
+    ("relative_error", "by analytic", relative_error_buggy("by analytic"), "not_finite"),
+    ("per_example_grads", "(C, n_0) each", per_example_buggy("(C, n_0) each"), "transposed"),
+    ("per_example_grads", "1/N in each", per_example_buggy("1/N in each"), "batch_scale"),
+    ("per_example_grads", "db unsummed", per_example_buggy("db unsummed"), "bias_not_summed"),
+    ("per_example_grads", "outer of sums", per_example_buggy("outer of sums"), "values"),
+    ("per_example_grads", "sum", per_example_buggy("sum"), "batch_scale"),
     ("fit_line", "sum", fit_line_buggy("sum"), "not_finite"),
     ("fit_line", "ascent", fit_line_buggy("ascent"), "threshold"),
     ("fit_line", "few steps", fit_line_buggy("few steps"), "threshold"),
@@ -519,7 +629,24 @@ HINTS = {("residual_backward", "no skip"): "used twice", ("engine_mul_rule", "sw
          ("batchnorm_backward", "no mean"): "mean depends on the input",
          ("batchnorm_backward", "no variance"): "variance depends on the input",
          ("batchnorm_backward", "N - 1"): "N - 1",
-         ("batchnorm_backward", "no gamma"): "Gamma is missing"}
+         ("batchnorm_backward", "no gamma"): "Gamma is missing",
+         ("topo_order", "no visited set"): "remember the nodes already visited",
+         ("topo_order", "reversed"): "the order is reversed",
+         ("topo_order", "no leaves"): "all of them leaves",
+         ("topo_order", "root first"): "comes before its input",
+         ("topo_order", "a set"): "no list",
+         ("engine_backward", "= for +="): "a node used twice got only one of its gradients",
+         ("engine_backward", "inputs first"): "stopped at the root's inputs",
+         ("engine_backward", "root grad 0"): "Set root.grad = 1",
+         ("relative_error", "by numeric"): "max|numeric| only",
+         ("relative_error", "entrywise"): "entrywise",
+         ("relative_error", "by analytic"): "all zeros",
+         ("relative_error", "mean"): "not the mean",
+         ("per_example_grads", "(C, n_0) each"): "X[:, :, None] * delta[:, None, :]",
+         ("per_example_grads", "1/N in each"): "own loss, with no 1/N",
+         ("per_example_grads", "db unsummed"): "um it over the batch",
+         ("per_example_grads", "outer of sums"): "outer product of the sums",
+         ("per_example_grads", "sum"): "mean versus sum"}
 
 
 def test_the_tasks_cover_every_chapter_with_exercises():
@@ -529,6 +656,22 @@ def test_the_tasks_cover_every_chapter_with_exercises():
     required = {"sigmoid_grad", "softmax_ce", "engine_mul_rule", "linear_backward", "mlp3_backward",
                 "numerical_grad", "fit_line", "he_init", "residual_backward"}
     assert required <= set(TASKS)
+
+
+def test_exercises_3_and_4_ask_for_their_tasks_in_order_with_their_points():
+    """Counted by hand: exercise 3 has 5 tasks worth 1 + 1 + 1 + 1 + 2 = 6 points, exercise 4
+    has 6 worth 1 + 1 + 2 + 1 + 1 + 2 = 8."""
+    chain = ["tiny_backprop", "engine_mul_rule", "engine_tanh_rule", "topo_order",
+             "engine_backward"]
+    matrix = ["linear_backward", "mlp2_backward", "mlp3_backward", "numerical_grad",
+              "relative_error", "per_example_grads"]
+    assert tasks_of("03_chain_rule") == chain and tasks_of("04_backprop_matrix") == matrix
+    assert sum(TASKS[name].points for name in chain) == 6
+    assert sum(TASKS[name].points for name in matrix) == 8
+    for notebook, names in [("03_chain_rule", chain), ("04_backprop_matrix", matrix)]:
+        text = (EXERCISES / f"{notebook}.md").read_text()
+        assert [text.index(f'check("{name}", ') for name in names] == sorted(
+            text.index(f'check("{name}", ') for name in names)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -591,7 +734,7 @@ def test_relu_prime_of_a_is_harmless():
 @pytest.mark.parametrize("name", TASKS)
 def test_a_hard_coded_answer_fails(name):
     args = TASKS[name].make_inputs(np.random.default_rng(0))
-    answer = ref(name)(*copy.deepcopy(args))
+    answer = direct(name)(*copy.deepcopy(args))
     result = run_task(name, lambda *_: answer, rng=1)
     assert not result.passed, result.message
 
@@ -650,7 +793,7 @@ def test_oracle_and_compare_are_pure_and_work_on_what_the_grader_loads(name):
         x = np.asarray(x)
         return x.item() if x.ndim == 0 else x
 
-    out = ref(name)(*[loaded(a) for a in args])
+    out = direct(name)(*[loaded(a) for a in args])
     got = tuple(loaded(o) for o in out) if isinstance(out, tuple) else loaded(out)
     assert task.compare(args, expected, got).passed
     assert task.compare(args, expected, got).passed
@@ -812,7 +955,24 @@ def sigmoid_grad_squeezed(z):
 
 AT_ZERO, AT_800 = "where an input is exactly 0", "when logits reach +-800"
 ONE_ROW, WIDTH_1 = "when the batch has one row", "when a width is 1"
+DIAMOND, CHAIN, ONE_NODE = "on the graph a = x + y", "on a chain 2,000 nodes deep", \
+    "when the root is a single node"
+STALE, BOTH_ZERO, ONE_ZERO = "when the nodes still hold gradients", \
+    "when both arrays are all zeros", "when one of the two arrays is all zeros"
+SINGLE, MISMATCH = "when the two are single numbers", "when the two arrays have different shapes"
 EDGE_MISTAKES = [  # task, label, function, the words of its edge in the message
+    ("topo_order", "recursive", topo_buggy("recursive"), CHAIN),
+    ("topo_order", "nothing for a leaf", lambda root: ref("topo_order")(root) if root._children
+     else [], ONE_NODE),
+    ("engine_backward", "x * x kept once", backward_buggy("dict"), DIAMOND),
+    ("engine_backward", "not zeroed", backward_buggy("not zeroed"), STALE),
+    ("engine_backward", "recursive order", backward_buggy("recursive order"), CHAIN),
+    ("relative_error", "0/0", relative_error_buggy("no floor"), BOTH_ZERO),
+    ("relative_error", "zero means equal", relative_error_buggy("zero means equal"), ONE_ZERO),
+    ("relative_error", "shape attribute", relative_error_buggy("shape attribute"), SINGLE),
+    ("relative_error", "no shape check", relative_error_buggy("no shape check"), MISMATCH),
+    ("relative_error", "vague error", relative_error_buggy("vague"), MISMATCH),
+    ("per_example_grads", "squeezed", per_example_buggy("squeezed"), ONE_ROW),
     ("leaky_relu_grad", "slope 1 at 0", leaky_at_zero_is_one, AT_ZERO),
     ("mlp3_backward", "ReLU'(0) = 1", mlp3_relu_prime_at_zero_is_one, AT_ZERO),
     ("softmax", "no max subtracted", naive_softmax, AT_800),
@@ -976,3 +1136,46 @@ def test_check_raises_on_request_for_nbgrader(monkeypatch, capsys):
     monkeypatch.setenv("BPCOURSE_CHECK_RAISES", "0")
     assert not check("tanh_grad", lambda z: z)
     capsys.readouterr()
+
+
+def kahn_order(root):
+    """A topological order by Kahn's algorithm: leaves first, then whatever became ready; on
+    most graphs not the order bplib's depth-first search gives."""
+    nodes, stack = {root}, [root]
+    while stack:
+        for child in stack.pop()._children:
+            if child not in nodes:
+                nodes.add(child)
+                stack.append(child)
+    waiting = {node: len(set(node._children)) for node in nodes}
+    users = {node: [u for u in nodes if node in u._children] for node in nodes}
+    ready, placed = [node for node in nodes if not node._children], []
+    while ready:
+        node = ready.pop(0)
+        placed.append(node)
+        for user in users[node]:
+            waiting[user] -= 1
+            if not waiting[user]:
+                ready.append(user)
+    return placed
+
+
+def test_any_valid_topological_order_passes():
+    """The check tests validity, not equality with bplib's list: Kahn's order passes, and it
+    differs from bplib's on the random graphs."""
+    from bplib.engine import topological_order
+    differs = 0
+    for seed in SEEDS:
+        assert run_task("topo_order", kahn_order, rng=seed).passed
+        args = TASKS["topo_order"].make_inputs(np.random.default_rng(seed))
+        root = TASKS["topo_order"].call(None, *args)[-1]  # fn None: the graph's nodes
+        differs += kahn_order(root) != topological_order(root)
+    assert differs >= 3
+
+
+def test_a_recursive_order_fails_on_the_chain_and_is_told_to_loop(tmp_path):
+    result = run_task("topo_order", topo_buggy("recursive"), rng=0)
+    assert result.cause == "error" and "RecursionError" in result.message
+    assert "walk the graph with a loop and a list as the stack" in result.message
+    report = graded(tmp_path, "topo_order", topo_buggy("recursive"))
+    assert report["points"] == 0 and "a loop and a list as the stack" in report["message"]

@@ -875,3 +875,33 @@ def test_sandbox_works_with_any_interpreter_and_a_kernel_that_fails_to_start_say
             [FIXTURES / "submissions" / "correct.ipynb"])
         assert (report["total"], report["status"]) == (0, "kernel died"), report
         assert "No module named ipykernel_launcher" in report["events"][0], report
+
+
+ENGINE_FROM_BPLIB = """\
+# The chain rule and computational graphs
+
+```{code-cell} ipython3
+from bplib.engine import Value, topological_order
+
+
+def backward(root):
+    for node in topological_order(root):
+        node.grad = 0.0
+    root.backward()
+```
+"""
+
+
+def test_the_engine_tasks_withhold_the_engines_order_and_backward(tmp_path):
+    """topological_order and backward taken from bplib earn nothing in exercise 3: both are
+    withheld in the grading kernel, which still builds the task's Value graphs."""
+    from bpcourse.check import TASKS
+
+    path = tmp_path / "03_chain_rule_lazy.md"
+    path.write_text(ENGINE_FROM_BPLIB)
+    (report,) = grade.Grader(TASKS, limits=grade.Limits(cell=20, notebook=60)).grade([path])
+    for name, withheld in [("topo_order", "topological_order"),
+                           ("engine_backward", "topological_order")]:
+        result = report["tasks"][name]
+        assert result["points"] == 0, report
+        assert f"{withheld} is not available while grading" in result["message"], report
