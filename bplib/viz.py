@@ -245,7 +245,7 @@ def plot_matmul_shapes(products, title=None):
 
 # Axis labels for the fields of bplib.diagnostics.LayerStats.
 STAT_LABELS = {"act_mean": "activation mean", "act_std": "activation std",
-               "dead": "dead ReLUs (fraction)", "grad_h": r"$\Vert\partial L/\partial h\Vert$",
+               "dead": "dead ReLUs (fraction)", "grad_h": r"$\Vert\partial L/\partial A\Vert$",
                "grad_W": r"$\Vert\partial L/\partial W\Vert$"}
 
 
@@ -328,15 +328,15 @@ def plot_lines(x, lines, ax=None, xlabel=None, ylabel=None, title=None, logx=Fal
     return _finish(ax, title, legend=9, grid=True)
 
 
-def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $t$", ylabel="loss",
+def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $s$", ylabel="loss",
                   title=None):
-    r"""Functions of a step $t$ around 0, each with its tangent line at $t = 0$ (dashed).
+    r"""Functions of a step $s$ around 0, each with its tangent line at $s = 0$ (dashed).
 
-    - curves: ``{label: (f, slope)}``; f maps a float t to a float (e.g. the loss with one
-      weight moved by t) and slope is $f'(0)$ as a gradient reports it.
-    - span: t runs over [-span, span] at ``num`` points.
+    - curves: ``{label: (f, slope)}``; f maps a float s to a float (e.g. the loss with one
+      weight moved by s) and slope is $f'(0)$ as a gradient reports it.
+    - span: s runs over [-span, span] at ``num`` points.
 
-    Returns the Figure (one axes: per curve a solid line, a dashed tangent and a dot at t = 0).
+    Returns the Figure (one axes: per curve a solid line, a dashed tangent and a dot at s = 0).
     """
     t = np.linspace(-span, span, num)
     ax = _new_axes(ax, (4.8, 3.2))
