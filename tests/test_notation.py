@@ -162,3 +162,39 @@ def test_the_plumbing_rule_catches_a_visible_glue_call():
     hidden = "```{code-cell} ipython3\n:tags: [remove-cell]\n\nglue(\"x\", x, display=False)\n```\n"
     assert visible_plumbing(visible) == ['glue("x", x, display=False)']
     assert visible_plumbing(hidden) == []
+
+
+def names_only_off_page(text):
+    """Names that cells of the page read but only cells tagged not-in-page define (those need
+    PyTorch and do not run in the reader's browser, where every other cell runs, hidden ones
+    included): a cell that reads one fails in the page."""
+    import ast
+
+    defined_on, defined_off, problems = set(), set(), []
+    for cell in CELL.finditer(text):
+        head = cell[1].split("\n\n", 1)[0] if cell[1].startswith((":", "---")) else ""
+        source = cell[1][len(head):] if head else cell[1]
+        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.startswith("%")))
+        stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        stored |= {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+                   if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        stored |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        if "not-in-page" in head:
+            defined_off |= stored
+            continue
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        problems += sorted((read & defined_off) - defined_on - stored)
+        defined_on |= stored
+    return problems
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("0*.md")), ids=lambda p: p.stem)
+def test_a_cell_the_page_runs_reads_no_name_that_only_pytorch_cells_define(path):
+    assert names_only_off_page(path.read_text()) == []
+
+
+def test_the_off_page_rule_catches_a_hidden_glue_of_a_pytorch_result():
+    text = ("```{code-cell} ipython3\n:tags: [not-in-page]\n\ntorch_diff = 1.0\n```\n"
+            "```{code-cell} ipython3\n:tags: [remove-cell]\n\nglue(\"d\", torch_diff)\n```\n")
+    assert names_only_off_page(text) == ["torch_diff"]
+    assert names_only_off_page(text.replace("[remove-cell]", "[remove-cell, not-in-page]")) == []
