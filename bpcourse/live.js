@@ -235,8 +235,12 @@
     }
   }
 
+  // A folded cell (tag hide-input) is not rendered, and the innerText of what is not rendered is
+  // empty: its code is then its textContent.
   function sourceOf(cell) {
-    return cell.editor ? cell.editor.innerText.replace(/\u00a0/g, " ") : cell.source;
+    if (!cell.editor) return cell.source;
+    const text = cell.editor.innerText.trim() ? cell.editor.innerText : cell.editor.textContent;
+    return text.replace(/\u00a0/g, " ");
   }
 
   // Run the cells above that have not run yet, in order, then this one.

@@ -4,8 +4,8 @@ r"""Gradient checkpointing: trade memory for a second forward pass.
 inside it; its backward runs ``layer.forward`` again from the saved input, which rebuilds those
 caches, and then ``layer.backward``. The gradients are exactly those of ``layer`` alone.
 
-Cutting a chain of $n$ layers into segments of $k$ keeps $n/k$ segment inputs plus the caches of
-one segment at a time: about $n/k + k$ arrays, least at $k \approx \sqrt n$.
+Cutting a chain of $D$ layers into segments of $k$ keeps $D/k$ segment inputs plus the caches of
+one segment at a time: about $D/k + k$ arrays, least at $k \approx \sqrt D$.
 """
 from . import validate
 from .layers import Layer, Sequential, _check_layer, _refuse_reuse

@@ -3,7 +3,7 @@ r"""A 1-D convolution layer: the same small kernel slid along a sequence.
 Like PyTorch's ``conv1d`` (and every deep-learning library) this computes a *cross-correlation*
 over the 'valid' positions, without flipping the kernel:
 
-$$\text{out}[n, o, t] = b[o] + \sum_{c}\sum_{k} W[o, c, k]\, X[n, c, t + k].$$
+$$\text{out}[i, o, t] = b[o] + \sum_{c}\sum_{k} W[o, c, k]\, X[i, c, t + k].$$
 
 Its backward pass is built from the same operation: the weight gradient is the correlation of
 the input with $\delta$ = dout, and the input gradient is the 'full' convolution of $\delta$
@@ -18,10 +18,10 @@ from .layers import Layer, Parameter
 
 
 class Conv1d(Layer):
-    r"""Cross-correlation of X of shape (N, C_in, L) with W of shape (C_out, C_in, K), plus b.
+    r"""Cross-correlation of X of shape (N, C_in, T_in) with W of shape (C_out, C_in, K), plus b.
 
     - in_channels C_in, out_channels C_out, kernel_size K; the output has shape
-      (N, C_out, L - K + 1) (no padding, stride 1).
+      (N, C_out, T_out), T_out = T_in - K + 1 (no padding, stride 1).
     - init, rng: as for ``Linear``, with fan_in = C_in * K.
     """
 
@@ -38,7 +38,7 @@ class Conv1d(Layer):
         self.b = Parameter(np.zeros(out_channels), "b")
 
     def forward(self, X):
-        """X of shape (N, C_in, L) with L >= K -> out of shape (N, C_out, L - K + 1)."""
+        """X of shape (N, C_in, T_in) with T_in >= K -> out of shape (N, C_out, T_in - K + 1)."""
         X = self._input(X)
         C, K = self.in_channels, self.kernel_size
         if X.ndim != 3 or X.shape[1] != C or X.shape[2] < K:
@@ -49,11 +49,12 @@ class Conv1d(Layer):
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, C_out, T) -> dX of shape (N, C_in, L); None with ``input_grad`` off.
+        r"""dout of shape (N, C_out, T_out) -> dX of shape (N, C_in, T_in); None with ``input_grad``
+        off.
 
         Adds to W.grad the correlation of X with delta = dout,
-        $dW[o, c, k] = \sum_n \sum_t X[n, c, t + k]\, \delta[n, o, t]$,
-        and to b.grad $\sum_n \sum_t \delta[n, o, t]$.
+        $dW[o, c, k] = \sum_i \sum_t X[i, c, t + k]\, \delta[i, o, t]$,
+        and to b.grad $\sum_i \sum_t \delta[i, o, t]$.
         """
         dout = self._dout(dout)
         (X,) = self.cache

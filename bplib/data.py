@@ -15,7 +15,8 @@ def _shuffled(X, y, rng):
 
 
 def line(n=100, noise=0.1, seed=0):
-    r"""Points near a line: x uniform in [-1, 1], $y = 2x + 1 + \text{noise}\cdot\varepsilon$.
+    r"""Points near a line: x uniform in [-1, 1], $y = 2x + 1 + \text{noise}\cdot\xi$ with $\xi$
+    standard normal.
 
     Returns X of shape (n, 1) and y of shape (n, 1).
     """

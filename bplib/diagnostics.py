@@ -1,10 +1,10 @@
 r"""Deep networks to experiment with, and what happens inside them in one backward pass.
 
 ``deep_net`` builds a plain or a residual MLP of any depth. ``layer_stats`` runs one forward and
-one backward pass and reports, for each hidden block's output $h_\ell$, the mean and standard
-deviation of the activations, the fraction of dead ReLUs, $\lVert\partial L/\partial h_\ell\rVert$
+one backward pass and reports, for each hidden block's output $A_\ell$, the mean and standard
+deviation of the activations, the fraction of dead ReLUs, $\lVert\partial L/\partial A_\ell\rVert$
 and $\lVert\partial L/\partial W_\ell\rVert$. ``block_jacobians`` returns each block's Jacobian
-$\partial h_\ell/\partial h_{\ell-1}$ at one example.
+$J_\ell = \partial \mathbf a_\ell/\partial \mathbf a_{\ell-1}$ at one example.
 
 A *block* is a run of a Sequential's layers that ends at an activation or a ``Residual``: in
 ``Sequential(Linear, BatchNorm1d, ReLU, Linear, ReLU, Linear)`` the blocks are the first three
@@ -25,12 +25,13 @@ def deep_net(depth, width, d_in, d_out, activation="relu", init="he", residual=F
     r"""Linear(d_in, width), activation, then ``depth`` hidden blocks, then Linear(width, d_out).
 
     - A plain block is Linear(width, width) and the activation; a residual block is
-      ``Residual(Sequential(Linear(width, width), activation))``, computing $h + F(h)$.
+      ``Residual(Sequential(Linear(width, width), activation))``, computing
+      $\mathbf a + F(\mathbf a)$.
     - init: anything ``Linear`` accepts (a scheme name, a float sigma, a function).
     - batchnorm: a BatchNorm1d(width) between every Linear but the last and its activation.
     - branch_scale: a factor on the initial weights inside each residual branch. None means
       1/depth: a ReLU branch has a positive mean that adds up over the blocks, and with
-      branches of size 1/depth all of them together change $h$ by a bounded amount.
+      branches of size 1/depth all of them together change $\mathbf a$ by a bounded amount.
     - rng: one seed or generator for all the weights.
     """
     validate.check_number(depth, "depth", "deep_net", "an int >= 1")
@@ -89,7 +90,7 @@ class LayerStats:
     act_mean: np.ndarray
     act_std: np.ndarray
     dead: np.ndarray    # fraction of the block's ReLUs that are 0 for every example (nan: none)
-    grad_h: np.ndarray  # norm of dL/dh for the block's output h
+    grad_h: np.ndarray  # norm of dL/dA for the block's output A (dA in code)
     grad_W: np.ndarray  # norm of dL/dW over the block's Linear layers
     loss: float
     activations: list = field(repr=False)
@@ -126,13 +127,14 @@ def layer_stats(model, X, y, loss="cross_entropy"):
 
 
 def block_jacobians(model, x):
-    r"""The Jacobian $\partial h_\ell/\partial h_{\ell-1}$ of every hidden block at one example.
+    r"""The Jacobian $\partial \mathbf a_\ell/\partial \mathbf a_{\ell-1}$ of every hidden block at
+    one example.
 
     x: one input of shape (d_in,) or (1, d_in). Returns a list with one array per block of
     shape (block output size, block input size); the first block's input is x. Each is read off
-    the block's own backward pass: n copies of $h_{\ell-1}$ go forward and the n x n identity
-    comes back as dout, so row i of the result is $e_i^\top J$. Grads end as they began. Not for
-    BatchNorm in training mode (a batch of copies has no variance).
+    the block's own backward pass: n copies of $\mathbf a_{\ell-1}$ go forward and the n x n
+    identity comes back as dout, so row j of the result is $e_j^\top J_\ell$. Grads end as they
+    began. Not for BatchNorm in training mode (a batch of copies has no variance).
     """
     h, jacobians = np.reshape(validate.as_float(x, "x", "block_jacobians"), (1, -1)), []
     with _grads_kept(model):

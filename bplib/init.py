@@ -40,7 +40,7 @@ def _fans(shape, where):
 
 
 def normal(shape, sigma=1.0, rng=None):
-    r"""Entries drawn from $\mathcal{N}(0, \sigma^2)$; CS231n's ``weight_scale`` is $\sigma$."""
+    r"""Entries drawn from $\mathcal{N}(0, \sigma_w^2)$; CS231n's ``weight_scale`` is $\sigma_w$."""
     validate.check_number(sigma, "sigma", "init.normal", "a number >= 0")
     return sigma * as_rng(rng).standard_normal(_fans(shape, "init.normal"))
 
@@ -54,7 +54,7 @@ def xavier_uniform(shape, rng=None, gain=1.0):
 
 
 def he_normal(shape, rng=None):
-    r"""Normal with $\sigma = \sqrt{2 / \text{fan\_in}}$."""
+    r"""Normal with $\sigma_w = \sqrt{2 / \text{fan\_in}}$."""
     fan_in, _ = _fans(shape, "init.he_normal")
     return np.sqrt(2.0 / fan_in) * as_rng(rng).standard_normal(shape)
 
@@ -76,7 +76,7 @@ def get(name):
 
 
 def initialize(init, shape, rng, where="init.initialize"):
-    r"""Weights of ``shape`` from a scheme name, a float $\sigma$ (normal), or ``f(shape, rng)``."""
+    r"""Weights of ``shape`` from a scheme name, a float $\sigma_w$ (normal), or ``f(shape, rng)``."""
     if isinstance(init, str):
         return get(init)(shape, rng=rng)
     if isinstance(init, numbers.Real) and not isinstance(init, bool):

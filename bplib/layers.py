@@ -181,14 +181,14 @@ class Linear(Layer):
         self.b = Parameter(np.zeros(out_features), "b")
 
     def forward(self, X):
-        """X of shape (N, D) -> out of shape (N, M)."""
+        """X of shape (N, n_in) -> out of shape (N, n_out)."""
         X = self._input(X, ("N", self.in_features))
         out = X @ self.W.value
         out += self.b.value  # out is a fresh array: add in place
         return self._save(out, X)
 
     def backward(self, dout):
-        r"""dout of shape (N, M) -> dX of shape (N, D), or None with ``input_grad`` off. Adds
+        r"""dout of shape (N, n_out) -> dX of shape (N, n_in), or None with ``input_grad`` off. Adds
         $X^\top\,dout$ to W.grad and the column sums of dout to b.grad (b was added to every
         row)."""
         dout = self._dout(dout)
@@ -244,7 +244,7 @@ def sigmoid(x):
 
 
 class Sigmoid(Layer):
-    r"""$\sigma(x)$ elementwise. The output $s$ is cached: $d\sigma/dx = s(1 - s)$."""
+    r"""$\sigma(x)$ elementwise. The output $a$ is cached: $d\sigma/dx = a(1 - a)$."""
 
     def forward(self, X):
         out = sigmoid(self._input(X))
@@ -257,7 +257,7 @@ class Sigmoid(Layer):
 
 
 class Tanh(Layer):
-    r"""$\tanh(x)$ elementwise. The output $t$ is cached: $d\tanh/dx = 1 - t^2$."""
+    r"""$\tanh(x)$ elementwise. The output $a$ is cached: $d\tanh/dx = 1 - a^2$."""
 
     def forward(self, X):
         out = np.tanh(self._input(X))
@@ -428,13 +428,15 @@ class Dropout(Layer):
 
 
 class BatchNorm1d(Layer):
-    r"""Batch normalisation of X of shape (N, D), feature by feature:
-    $\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}$, $\text{out} = \gamma \hat x + \beta$.
+    r"""Batch normalisation of X of shape (N, n), feature by feature:
+    $\hat x = (x - \mu_B)/\sqrt{\sigma_B^2 + \epsilon_\text{BN}}$,
+    $\text{out} = \gamma \hat x + \beta$, with $\mu_B$ and $\sigma_B^2$ the batch's mean and
+    variance and $\epsilon_\text{BN}$ = ``eps``.
 
     Training uses the batch mean and (biased) variance, and updates ``running_mean`` and
     ``running_var`` as ``(1 - momentum) * running + momentum * batch`` (with the unbiased batch
     variance, as PyTorch does). Eval normalises with the running statistics instead.
-    Parameters gamma and beta have shape (D,). A training batch whose mean or variance is nan or
+    Parameters gamma and beta have shape (n,). A training batch whose mean or variance is nan or
     inf is refused before it reaches the running statistics (one bad batch would spoil them).
     """
 
@@ -471,11 +473,12 @@ class BatchNorm1d(Layer):
         return self._save(out, X_hat, inv_std, self.training)
 
     def backward(self, dout):
-        r"""dout of shape (N, D) -> dX of shape (N, D), or None with ``input_grad`` off.
+        r"""dout of shape (N, n) -> dX of shape (N, n), or None with ``input_grad`` off.
 
         With $d\hat x = \gamma \cdot dout$: in training, where the mean and variance depend on X,
-        $dX = \frac{1}{N\sqrt{\sigma^2+\epsilon}}\big(N d\hat x - \sum_i d\hat x_i
-        - \hat x \sum_i d\hat x_i \hat x_i\big)$; in eval simply $d\hat x/\sqrt{\sigma^2+\epsilon}$.
+        $dX = \frac{1}{N\sigma_B}\big(N d\hat x - \sum_i d\hat x_i
+        - \hat x \sum_i d\hat x_i \hat x_i\big)$, $\sigma_B = \sqrt{\sigma_B^2+\epsilon_\text{BN}}$;
+        in eval simply $d\hat x$ over the running standard deviation.
         """
         dout = self._dout(dout)
         X_hat, inv_std, batch_stats = self.cache

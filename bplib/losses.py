@@ -9,11 +9,11 @@ from .layers import parameter_list
 
 
 def mse_loss(y_hat, y):
-    r"""Mean squared error $\frac{1}{S}\sum (\hat y - y)^2$ over all $S$ entries.
+    r"""Mean squared error $\frac{1}{M}\sum (\hat y - y)^2$ over all $M$ entries.
 
     y_hat and y must have the same shape, e.g. (N, 1): a y of shape (N,) against a y_hat of
     shape (N, 1) would silently broadcast to (N, N), so it is refused. For one output this is
-    exactly $(y - \hat y)^2$. The gradient is $2(\hat y - y)/S$. The targets y must be finite;
+    exactly $(y - \hat y)^2$. The gradient is $2(\hat y - y)/M$. The targets y must be finite;
     a y_hat of nan or inf (a model that diverged) gives a loss of nan or inf.
     """
     y_hat = validate.check_array(y_hat, "y_hat", "mse_loss")
@@ -44,8 +44,8 @@ def softmax_cross_entropy(logits, y):
     - y: integer labels of shape (N,) in [0, C), or target probabilities of shape (N, C)
       (rows of non-negative numbers summing to 1, e.g. one-hot).
 
-    Returns the loss $-\frac{1}{N}\sum_i \sum_c t_{ic} \log p_{ic}$ and its gradient
-    $(p - t)/N$ of shape (N, C), where $p$ = softmax(logits) and $t$ the one-hot targets.
+    Returns the loss $-\frac{1}{N}\sum_i \sum_c y_{ic} \log p_{ic}$ and its gradient
+    $(p - y)/N$ of shape (N, C), where $p$ = softmax(logits) and $y$ the one-hot targets.
     """
     where = "softmax_cross_entropy"
     logits = validate.check_array(logits, "logits", where, ("N", "C"))
@@ -68,14 +68,14 @@ def softmax_cross_entropy(logits, y):
 def masked_softmax_cross_entropy(logits, y, mask):
     r"""Cross-entropy of a batch of padded sequences, averaged over the real positions only.
 
-    - logits: of shape (N, T, C), one row of C scores per sequence n and position t.
+    - logits: of shape (N, T, C), one row of C scores per sequence i and position t.
     - y: integer labels of shape (N, T); at padded positions they are ignored (any value,
       e.g. -1).
     - mask: of shape (N, T), true (or 1) at real positions and false (0) at padding.
 
-    Returns $-\frac{1}{M}\sum_{n,t} m_{nt} \log p_{nt, y_{nt}}$ with $M = \sum m_{nt}$, and its
-    gradient of shape (N, T, C): $(p - t)/M$ at real positions and exactly 0 at padded ones,
-    which this loss never reads.
+    Returns $-\frac{1}{M}\sum_{i,t} m_{it} \log p_{it, y_{it}}$ with $M = \sum m_{it}$, and its
+    gradient of shape (N, T, C): $(p - y)/M$ (y one-hot) at real positions and exactly 0 at
+    padded ones, which this loss never reads.
     """
     where = "masked_softmax_cross_entropy"
     logits = validate.check_array(logits, "logits", where, ("N", "T", "C"))
@@ -93,10 +93,11 @@ def masked_softmax_cross_entropy(logits, y, mask):
 
 
 def l2_penalty(parameters, lam):
-    r"""Weight decay term $\frac{\lambda}{2}\sum_W \lVert W\rVert^2$ over the given parameters.
+    r"""Weight decay term $\frac{\lambda_\text{wd}}{2}\sum_W \lVert W\rVert^2$ over the given
+    parameters (``lam`` is $\lambda_\text{wd}$).
 
-    Side effect: adds its gradient $\lambda W$ into each ``parameter.grad``, so call it after
-    ``zero_grad()`` and before the optimizer step, and pass only the weights you want decayed
+    Side effect: adds its gradient $\lambda_\text{wd} W$ into each ``parameter.grad``, so call it
+    after ``zero_grad()`` and before the optimizer step, and pass only the weights you want decayed
     (usually not biases); one listed twice counts once. Returns the penalty as a float, to add
     to the data loss.
     """

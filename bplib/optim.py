@@ -15,7 +15,7 @@ class SGD:
     Per parameter $w$ with gradient $g$ (as PyTorch's SGD):
     $g \leftarrow g + \text{weight\_decay}\cdot w$;
     $v \leftarrow \text{momentum}\cdot v + g$ (when momentum > 0, with $v = 0$ at the start);
-    $w \leftarrow w - \text{lr}\cdot v$ (or $w - \text{lr}\cdot g$ without momentum).
+    $w \leftarrow w - \eta\, v$ (or $w - \eta\, g$ without momentum), with $\eta$ = ``lr``.
     ``lr`` can be changed between steps (learning-rate schedules). A parameter listed twice is
     updated once.
     """

@@ -29,8 +29,10 @@ def _new_axes(ax, figsize):
     return ax if ax is not None else _figure(figsize).add_subplot()
 
 
-def _row_of_axes(n, width, height):
-    """``n`` axes side by side in a new figure, each panel ``width`` x ``height`` inches."""
+def axes_row(n, width, height):
+    """``n`` axes side by side in a new figure, each panel ``width`` x ``height`` inches (the
+    one figure set-up for a chapter that draws into panels itself; ``axes[0].figure`` shows
+    it)."""
     return _figure((width * n, height)).subplots(1, n, squeeze=False)[0]
 
 
@@ -143,7 +145,7 @@ def plot_history(histories, keys=("loss", "grad_norm"), logy=True, title=None):
     Non-finite values are left out; a run that diverged gets an x at its last finite loss.
     Returns the Figure (``len(keys)`` axes side by side).
     """
-    axes = _row_of_axes(len(keys), 3.4, 2.8)
+    axes = axes_row(len(keys), 3.4, 2.8)
     for ax, key in zip(axes, keys):
         per_step = key in ("loss", "grad_norm")
         for k, (label, history) in enumerate(histories.items()):
@@ -243,7 +245,7 @@ def plot_matmul_shapes(products, title=None):
 
 # Axis labels for the fields of bplib.diagnostics.LayerStats.
 STAT_LABELS = {"act_mean": "activation mean", "act_std": "activation std",
-               "dead": "dead ReLUs (fraction)", "grad_h": r"$\Vert\partial L/\partial h\Vert$",
+               "dead": "dead ReLUs (fraction)", "grad_h": r"$\Vert\partial L/\partial A\Vert$",
                "grad_W": r"$\Vert\partial L/\partial W\Vert$"}
 
 
@@ -259,7 +261,7 @@ def plot_layer_stats(stats, keys=("act_std", "grad_W"), logy=("act_std", "grad_h
     Layer i is drawn at x = i + 1; values that are not finite (or, on a log axis, not positive)
     are left out. Returns the Figure (``len(keys)`` axes side by side).
     """
-    axes = _row_of_axes(len(keys), 3.5, 2.9)
+    axes = axes_row(len(keys), 3.5, 2.9)
     for ax, key in zip(axes, keys):
         for k, (label, s) in enumerate(stats.items()):
             y = np.asarray(s[key] if isinstance(s, dict) else getattr(s, key), dtype=float)
@@ -326,15 +328,15 @@ def plot_lines(x, lines, ax=None, xlabel=None, ylabel=None, title=None, logx=Fal
     return _finish(ax, title, legend=9, grid=True)
 
 
-def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $t$", ylabel="loss",
+def plot_tangents(curves, span=1.0, num=101, ax=None, xlabel="step $s$", ylabel="loss",
                   title=None):
-    r"""Functions of a step $t$ around 0, each with its tangent line at $t = 0$ (dashed).
+    r"""Functions of a step $s$ around 0, each with its tangent line at $s = 0$ (dashed).
 
-    - curves: ``{label: (f, slope)}``; f maps a float t to a float (e.g. the loss with one
-      weight moved by t) and slope is $f'(0)$ as a gradient reports it.
-    - span: t runs over [-span, span] at ``num`` points.
+    - curves: ``{label: (f, slope)}``; f maps a float s to a float (e.g. the loss with one
+      weight moved by s) and slope is $f'(0)$ as a gradient reports it.
+    - span: s runs over [-span, span] at ``num`` points.
 
-    Returns the Figure (one axes: per curve a solid line, a dashed tangent and a dot at t = 0).
+    Returns the Figure (one axes: per curve a solid line, a dashed tangent and a dot at s = 0).
     """
     t = np.linspace(-span, span, num)
     ax = _new_axes(ax, (4.8, 3.2))
@@ -390,7 +392,7 @@ def plot_panels(x, panels, xlabel=None, logx=False, logy=(), marker="o", title=N
     Returns the Figure (one axes per panel).
     """
     x = np.ravel(x).astype(float)
-    axes = _row_of_axes(len(panels), 4.0, 3.0)
+    axes = axes_row(len(panels), 4.0, 3.0)
     for ax, (ylabel, lines) in zip(axes, panels.items()):
         for k, (label, y) in enumerate(lines.items()):
             y = np.asarray(y, dtype=float)

@@ -38,6 +38,13 @@ def toc_pages(toc=ROOT / "_toc.yml"):
     return [data["root"], *walk(data)]
 
 
+def notebook_pages():
+    """The pages of _toc.yml that are notebooks (the chapters and exercises; not the
+    introduction or the notation page), in reading order."""
+    return [page for page in toc_pages()
+            if (ROOT / f"{page}.md").read_text().startswith("---\njupytext:")]
+
+
 def notebook_sources():
     """Chapter and exercise notebooks (MyST markdown with a jupytext header)."""
     files = sorted((ROOT / "chapters").glob("*.md")) + sorted((ROOT / "exercises").glob("*.md"))

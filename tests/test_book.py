@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from book import ROOT, first_trouble, toc_pages
+from book import ROOT, first_trouble, notebook_pages, toc_pages
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
@@ -78,7 +78,7 @@ def test_the_book_tests_share_one_worker(request):
 def test_chapters_carry_the_numbers_the_text_cites_them_by(built_book):
     """The sidebar and each chapter's title say "3. The chain rule ...", since the text says
     "chapter 3"; the exercises stay unnumbered."""
-    chapters = [p for p in toc_pages() if p.startswith("chapters/")]
+    chapters = [p for p in notebook_pages() if p.startswith("chapters/")]
     sidebar = (built_book[2] / "intro.html").read_text()
     for number, page in enumerate(chapters, 1):
         html = (built_book[2] / f"{page}.html").read_text()
@@ -88,7 +88,7 @@ def test_chapters_carry_the_numbers_the_text_cites_them_by(built_book):
     assert 'href="exercises/01_forward_pass.html">Exercises' in sidebar
 
 
-@pytest.mark.parametrize("page", [p for p in toc_pages() if p != "intro"])
+@pytest.mark.parametrize("page", notebook_pages())
 def test_each_notebook_page_offers_its_notebook(built_book, page):
     """The page's download menu links its executed notebook, beside the .md source."""
     import nbformat
@@ -150,3 +150,20 @@ def test_the_index_lists_the_concepts_and_leads_to_where_they_are_taught(built_b
     for link in links:
         page, anchor = link.split("#")
         assert f'id="{anchor}"' in (built_book[2] / page).read_text(), link
+
+
+def test_no_visible_code_cell_holds_build_plumbing(built_book):
+    """glue(...) and the figure set-up run in cells the page does not show (tag remove-cell):
+    the code a reader sees is the lesson. Pygments splits a call into a name and its
+    parenthesis, so that is what a visible call looks like in the HTML."""
+    plumbing = re.compile(r'<span class="n">(glue|setup)</span><span class="p">\(|'
+                          r'<span class="nn">myst_nb</span>|<span class="n">rcParams</span>|'
+                          r'<span class="n">savefig</span>')
+    seen = {}
+    for page in toc_pages():
+        html = (built_book[2] / f"{page}.html").read_text()
+        inputs = re.findall(r'<div class="cell_input[^"]*">(.*?)</div>\s*</div>', html, flags=re.S)
+        seen[page] = len(inputs)
+        found = [m.group(0) for text in inputs for m in plumbing.finditer(text)]
+        assert found == [], f"{page}: {found}"
+    assert seen["chapters/06_vanishing_gradients"] >= 15  # the cells were found at all

@@ -8,13 +8,13 @@ import re
 from urllib.parse import urlparse
 
 import pytest
-from book import toc_pages
+from book import notebook_pages
 from test_browser import browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
 
 RUN_TIMEOUT = 240_000  # ms: a chapter's cells up to its first figure, on a busy machine
-CHAPTERS = [name for name in toc_pages() if name.startswith("chapters/")]
+CHAPTERS = [name for name in notebook_pages() if name.startswith("chapters/")]
 
 
 @pytest.fixture(scope="module")
