@@ -9,10 +9,6 @@ from book import ROOT
 NOTATION = ROOT / "chapters" / "notation.md"
 MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.DOTALL)
 
-# Exercise 6 is being extended by other hands at the same time; it is brought to the notation
-# when that branch is merged. Strict: once it passes, it must leave this set.
-PENDING = {"exercises/06_vanishing_gradients.md"}
-
 # (what it catches, a pattern that finds it in a formula)
 MISUSES = [
     ("B as the batch size (N)", r"^\s*B\s*$|\(B,|\bB\s*\\times|of \$B\$"),
@@ -60,11 +56,7 @@ def pages():
 
 @pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_a_page_uses_each_letter_with_its_one_meaning(path):
-    name = str(path.relative_to(ROOT))
-    if name in PENDING:
-        pytest.xfail(f"{name}: brought to the notation when its branch is merged") \
-            if misuses(path.read_text()) else pytest.fail(f"{name} passes: take it out of PENDING")
-    assert misuses(path.read_text()) == [], name
+    assert misuses(path.read_text()) == [], str(path.relative_to(ROOT))
 
 
 def test_bplib_docstrings_and_figure_labels_use_the_notation():
