@@ -16,7 +16,8 @@ What the grader (``bpcourse.grade``) relies on: ``task.draw(rng, n)`` returns n 
 (numpy arrays, floats and ints), more if the task has n or more edges; the learner's function is
 called as ``fn(*args)``, or as ``task.call(fn, *args)`` if the task has a ``call`` (whose source
 the grader runs in the learner's kernel), and returns an array or a number, or a tuple of them
-(lists are not tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result`` and is pure.
+(lists are not tuples); ``task.compare(args, task.expected(*args), got)`` returns a ``Result``
+and is pure.
 """
 import copy
 import math
