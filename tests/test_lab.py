@@ -30,8 +30,9 @@ def lab(tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("labhome")
     # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension, kernels
-    # on Unix sockets (bpcourse/kernel.py says why).
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tools"),
+    # on Unix sockets (bpcourse/kernel.py says why). The kernels import this checkout's bplib
+    # and bpcourse, whichever checkout the environment's editable install points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(ROOT)]),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     proc = subprocess.Popen(
