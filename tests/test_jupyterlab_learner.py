@@ -1,12 +1,17 @@
 """The learner in JupyterLab (`make lab`), as a person uses it: a lab's controls take clicks,
-drags and keys there as they do in the book."""
+drags and keys there as they do in the book; running a chapter or an exercise copy and saving
+it leaves its .md as it was."""
+import difflib
+import shutil
+
 import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from book import ROOT
+from bpcourse.grade import release
 from test_browser import SCREENSHOTS, browser, visit  # noqa: F401  (fixture)
-from test_lab import TOKEN, lab  # noqa: F401  (fixture: JupyterLab serving the repository)
+from test_lab import TOKEN, jupyter_lab, lab  # noqa: F401  (fixture: JupyterLab serving the repository)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
 
@@ -79,3 +84,55 @@ def test_lab_controls_take_clicks_drags_and_keys_in_jupyterlab(browser, lab):  #
     finally:
         page.context.close()
         notebook.unlink()
+
+
+@pytest.fixture(scope="module")
+def learner_lab(tmp_path_factory):
+    """JupyterLab over a learner's checkout: the repository's pyproject.toml (the jupytext
+    settings), chapter 1, and the exercise copies as `make exercises` makes them."""
+    root = tmp_path_factory.mktemp("checkout")
+    shutil.copy(ROOT / "pyproject.toml", root)
+    (root / "chapters").mkdir()
+    shutil.copy(ROOT / "chapters" / "01_forward_pass.md", root / "chapters")
+    release(ROOT / "exercises", root / "my_exercises")
+    with jupyter_lab(root, tmp_path_factory.mktemp("labhome")) as url:
+        yield url, root
+
+
+def kernel_idle(page):
+    """Wait until the status bar says the notebook's kernel is connected and idle."""
+    page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+        .some(item => / \\| Idle$/.test(item.textContent))""", timeout=60_000)
+
+
+def run_all_and_save(page):
+    """Run All from the Run menu, wait until every cell has run (or one has failed, which
+    stops the run), then save with Ctrl+S, as autosave would."""
+    kernel_idle(page)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function("""() => {
+        const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+        return prompts.some(p => /\\[\\d+\\]/.test(p.textContent))
+            && !prompts.some(p => p.textContent.includes('*'));
+    }""", timeout=300_000)
+    page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')", timeout=30_000)
+
+
+@pytest.mark.parametrize("path", ["chapters/01_forward_pass.md", "my_exercises/01_forward_pass.md"])
+def test_running_a_notebook_does_not_rewrite_it(browser, learner_lab, path):  # noqa: F811
+    url, root = learner_lab
+    before = (root / path).read_text()
+    page, problems = visit(browser, f"{url}/lab/tree/{path}?reset&token={TOKEN}")
+    try:
+        run_all_and_save(page)
+        assert page.locator(".jp-CodeCell .jp-InputPrompt", has_text="[1]").count() == 1
+        after = (root / path).read_text()
+        diff = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True)))
+        assert after == before, diff[:3000]
+    except BaseException:
+        page.screenshot(path=str(SCREENSHOTS / f"lab_rewrite_failure_{path.split('/')[0]}.png"))
+        raise
+    finally:
+        page.context.close()
