@@ -1,9 +1,10 @@
-/* bpcourse-glue: the values a chapter glued, shown in JupyterLab.
+/* bpcourse-glue: the values a chapter glued, shown in JupyterLab (and one shim for
+   jupyterlab-myst, below).
 
    The chapters quote numbers with myst-nb's roles, {glue:text}`name:format` (and {glue}`name`),
    filled in by the book build from what the code cells glued. In JupyterLab, jupyterlab-myst
    renders Markdown cells but knows no glue roles: it shows a role's text, "name:format". This
-   plugin puts the value there once the cell that glued it has run (a placeholder before), taking
+   plugin puts the value there once the cell that glued it has run ("[not run yet]" before), taking
    it from that cell's output, as myst-nb does: glue(name, value, display=False) leaves an
    output whose "application/papermill.record/text/plain" is repr(value); the format is Python's
    format spec, applied as myst-nb's format_plain_text does.
@@ -16,6 +17,7 @@
   "use strict";
   const ROLE = /\{glue(?::text)?\}`([^`]+)`/g;
   const RECORD = "application/papermill.record/text/plain";
+  const UNRUN = "[not run yet]";  // where a value will be once its cell has run
   const SPEC = /^(?:(.)?([<>^]))?([+\- ])?(#)?(0)?(\d+)?([,_])?(?:\.(\d+))?([deEfFgG%s])?$/;
 
   // repr(value) read back as myst-nb reads it (ast.literal_eval): numbers, quoted strings,
@@ -28,9 +30,28 @@
     return { True: true, False: false, None: null }[t] ?? t;
   }
 
+  // JavaScript rounds a tie (a double exactly halfway, like 0.125 to 2 places) up, Python to
+  // the even digit. Both round the exact binary value, so only such ties differ: rounded(x, n,
+  // how) is how(x, n), or the tie cut down where Python would keep the even digit.
+  function rounded(x, digits, how) {
+    const long = how.call(x, Math.min(100, digits + 30)), [mantissa, exp] = long.split("e");
+    const point = mantissa.indexOf("."), keep = digits ? point + 1 + digits : point;
+    const even = Number(mantissa[keep - 1]) % 2 === 0;
+    if (/^50*$/.test(mantissa.slice(point + 1 + digits)) && even) {
+      return mantissa.slice(0, keep) + (exp === undefined ? "" : `e${exp}`);
+    }
+    return how.call(x, digits);
+  }
+
+  // toFixed turns to exponents from 1e21 on; such a double is an integer: its exact digits.
+  function fixed(x, digits) {
+    if (Math.abs(x) < 1e21) return rounded(x, digits, Number.prototype.toFixed);
+    return BigInt(x).toString() + (digits ? "." + "0".repeat(digits) : "");
+  }
+
   // Python's exponent form: at least two exponent digits (1e-07, 2.5e+10).
   function exponential(x, digits) {
-    return x.toExponential(digits).replace(/e([-+])(\d)$/, "e$10$2");
+    return rounded(x, digits, Number.prototype.toExponential).replace(/e([-+])(\d)$/, "e$10$2");
   }
 
   // Trailing zeros of the mantissa dropped (with the point, if nothing follows it).
@@ -44,7 +65,7 @@
   function general(x, precision, alternate) {
     const p = precision === 0 ? 1 : precision;
     const exp = x === 0 ? 0 : Number(exponential(x, p - 1).split("e")[1]);
-    const out = exp >= -4 && exp < p ? x.toFixed(p - 1 - exp) : exponential(x, p - 1);
+    const out = exp >= -4 && exp < p ? fixed(x, p - 1 - exp) : exponential(x, p - 1);
     return alternate ? out : stripZeros(out);
   }
 
@@ -60,11 +81,11 @@
     else {
       const x = value, a = Math.abs(x);
       const p = prec === undefined ? 6 : Number(prec);
-      if (!isFinite(x)) body = isNaN(x) ? "nan" : "inf";
-      else if (type === "d") body = String(a);
-      else if (type === "f" || type === "F") body = a.toFixed(p);
+      if (!isFinite(x)) body = (isNaN(x) ? "nan" : "inf") + (type === "%" ? "%" : "");
+      else if (type === "d") body = fixed(a, 0);
+      else if (type === "f" || type === "F") body = fixed(a, p);
       else if (type === "e" || type === "E") body = exponential(a, p);
-      else if (type === "%") body = (a * 100).toFixed(p) + "%";
+      else if (type === "%") body = fixed(a * 100, p) + "%";
       else if (type === "" && prec === undefined) body = String(a);
       else body = general(a, p, Boolean(alternate));
       if (group) {
@@ -135,7 +156,7 @@
           [text, title] = [values.get(name), String(err)];
         }
       } else {
-        [text, title] = ["…", `${name}: run the code cells above to see this value`];
+        [text, title] = [UNRUN, `${name}: run the code cells above to see this value`];
       }
       span.dataset.bpGlue = content;
       span.classList.add("bp-glue");
@@ -144,13 +165,32 @@
     }
   }
 
+  // JupyterLab's cell toolbar measures a rendered Markdown cell through its input area's
+  // renderedInput, which jupyterlab-myst's cells leave undefined (a TypeError each time such a
+  // cell is selected): then it falls back to the cell's MyST rendering. Patched once, on the
+  // input areas' class.
+  function shimRenderedInput(cell) {
+    const proto = cell.inputArea && Object.getPrototypeOf(cell.inputArea);
+    const own = proto && Object.getOwnPropertyDescriptor(proto, "renderedInput");
+    if (!own || !own.get || own.get.bpShim) return;
+    const get = function () {
+      const cellNode = this.node.closest(".jp-MarkdownCell");
+      const myst = cellNode && cellNode.querySelector(".myst");
+      return own.get.call(this) ?? (myst ? { node: myst } : undefined);
+    };
+    get.bpShim = true;
+    Object.defineProperty(proto, "renderedInput", { ...own, get });
+  }
+
   function refresh(app) {
     for (const widget of app.shell.widgets("main")) {
       const notebook = widget.content;
       if (!notebook || !notebook.widgets || !notebook.model) continue;
       let values = null;
       for (const cell of notebook.widgets) {
-        if (cell.model.type !== "markdown" || !cell.node.isConnected) continue;
+        if (cell.model.type !== "markdown") continue;
+        shimRenderedInput(cell);
+        if (!cell.node.isConnected) continue;
         values = values || gluedValues(notebook);
         fill(cell, values);
       }
@@ -164,8 +204,12 @@
     activate(app) {
       // Cells render (and re-render) at any time: look again, at most every 100 ms, after
       // any change in the page.
-      let pending = false;
+      let pending = false, first = true;
       const observer = new MutationObserver(() => {
+        if (first && app.shell.currentWidget && app.shell.currentWidget.content) {
+          first = false;
+          refresh(app);  // at once: the shim above is needed from the first selected cell on
+        }
         if (pending) return;
         pending = true;
         setTimeout(() => {
