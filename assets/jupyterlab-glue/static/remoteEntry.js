@@ -167,8 +167,8 @@
 
   // JupyterLab's cell toolbar measures a rendered Markdown cell through its input area's
   // renderedInput, which jupyterlab-myst's cells leave undefined (a TypeError each time such a
-  // cell is selected): then it falls back to the cell's MyST rendering. Patched once, on the
-  // input areas' class.
+  // cell is selected): then it falls back to the cell's MyST rendering (or, before that is
+  // drawn, the input area). Patched once, on the input areas' class.
   function shimRenderedInput(cell) {
     const proto = cell.inputArea && Object.getPrototypeOf(cell.inputArea);
     const own = proto && Object.getOwnPropertyDescriptor(proto, "renderedInput");
@@ -176,7 +176,7 @@
     const get = function () {
       const cellNode = this.node.closest(".jp-MarkdownCell");
       const myst = cellNode && cellNode.querySelector(".myst");
-      return own.get.call(this) ?? (myst ? { node: myst } : undefined);
+      return own.get.call(this) ?? { node: myst || this.node };
     };
     get.bpShim = true;
     Object.defineProperty(proto, "renderedInput", { ...own, get });
