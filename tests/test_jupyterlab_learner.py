@@ -3,6 +3,7 @@
 keys there as they do in the book, and running a chapter or an exercise copy and saving it
 leaves its .md as it was."""
 import difflib
+import os
 import math
 import re
 import shutil
@@ -107,6 +108,12 @@ def kernel_idle(page):
     """Wait until the status bar says the notebook's kernel is connected and idle."""
     page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
         .some(item => / \\| Idle$/.test(item.textContent))""", timeout=60_000)
+
+
+def kernel_status(page):
+    """The status bar's kernel status ("Idle", "Starting", ...), or "" before it shows."""
+    return page.evaluate("""() => { const item = [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+        .find(i => i.textContent.includes(' | ')); return item ? item.textContent.split(' | ')[1] : ''; }""")
 
 
 def run_all_and_save(page):
@@ -242,3 +249,44 @@ def test_glued_values_are_formatted_as_the_book_formats_them(browser):  # noqa: 
         assert len(cases) > 400 and not wrong, wrong[:20]
     finally:
         page.close()
+
+
+COLD_STARTS = int(os.environ.get("BPLIB_COLD_STARTS", "3"))
+
+
+def test_run_all_at_once_after_opening_shows_the_lab(browser, lab):  # noqa: F811
+    """Run All pressed as soon as a notebook opens, while its kernel is still starting, ends
+    with the lab drawn, not with "model not found": over COLD_STARTS fresh kernels
+    (BPLIB_COLD_STARTS sets how many)."""
+    outcomes, statuses = [], []
+    for k in range(COLD_STARTS):
+        notebook = ROOT / "_build" / f"lab_cold_start_{k}.ipynb"
+        notebook.parent.mkdir(exist_ok=True)
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell("import numpy as np"),
+            nbformat.v4.new_code_cell("from bpcourse.widgets import depth_lab; depth_lab()")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nbformat.write(nb, notebook)
+        page, problems = visit(browser, f"{lab}/lab/tree/_build/{notebook.name}?reset&token={TOKEN}")
+        try:
+            # As soon as the notebook shows (its kernel still starting), Run All.
+            page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell .cm-content", timeout=60_000)
+            statuses.append(kernel_status(page))
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            page.wait_for_function("""() => {
+                const out = document.querySelector('.jp-CodeCell:nth-child(2) .jp-OutputArea');
+                return out && (out.querySelector('.bplib-lab-box canvas')
+                               || /not found|Error/.test(out.textContent));
+            }""", timeout=90_000)
+            outcomes.append(page.locator(".jp-OutputArea").last.inner_text()[:200]
+                            if page.locator(".bplib-lab-box canvas").count() == 0 else "drawn")
+        except PlaywrightTimeout:
+            outcomes.append("timeout: " + page.locator(".jp-Notebook").inner_text()[-300:])
+            page.screenshot(path=str(SCREENSHOTS / f"lab_cold_start_failure_{k}.png"))
+        finally:
+            page.context.close()
+            notebook.unlink()
+    print("cold starts:", outcomes, "kernel status when Run All was pressed:", statuses)
+    assert outcomes == ["drawn"] * COLD_STARTS, outcomes

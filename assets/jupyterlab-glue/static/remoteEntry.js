@@ -197,6 +197,41 @@
     }
   }
 
+  // Run All (or Restart and Run All) pressed while the notebook's kernel is still starting:
+  // JupyterLab drops the run of every cell it finds without a connected kernel, and a lab's
+  // widget displayed before the widget manager is attached to the kernel is "not found". So a
+  // run asked for then is asked for again once the kernel is connected and idle and the page
+  // has settled, unless some cell has run or is running by then.
+  const RUN_ALL = new Set(["notebook:run-all-cells", "notebook:restart-run-all",
+                           "notebook:run-all-above", "notebook:run-all-below"]);
+  const SETTLE_MS = 1000;
+
+  function kernelReady(context) {
+    const kernel = context.session && context.session.kernel;
+    return Boolean(kernel) && kernel.connectionStatus === "connected" && kernel.status === "idle";
+  }
+
+  function anyCellRan(notebook) {
+    return notebook.widgets.some((cell) => cell.model.type === "code"
+      && (cell.model.executionCount !== null || cell.model.executionState === "running"));
+  }
+
+  function runWhenReady(app, id, args) {
+    const panel = app.shell.currentWidget, context = panel && panel.sessionContext;
+    if (!context || !panel.content || kernelReady(context)) return;
+    const poll = setInterval(() => {
+      if (panel.isDisposed) { clearInterval(poll); return; }
+      if (!kernelReady(context)) return;
+      clearInterval(poll);
+      setTimeout(() => {
+        if (!panel.isDisposed && !anyCellRan(panel.content)) {
+          app.shell.activateById(panel.id);
+          void app.commands.execute(id, args);
+        }
+      }, SETTLE_MS);
+    }, 100);
+  }
+
   const plugin = {
     id: "bpcourse-glue:plugin",
     description: "Shows glued values in rendered Markdown cells",
@@ -217,6 +252,9 @@
           refresh(app);
           observer.takeRecords();
         }, 100);
+      });
+      app.commands.commandExecuted.connect((_, { id, args }) => {
+        if (RUN_ALL.has(id)) runWhenReady(app, id, args);
       });
       app.restored.then(() => {
         observer.observe(document.body, { childList: true, subtree: true, characterData: true });
