@@ -1,5 +1,6 @@
-/* bpcourse-glue: the values a chapter glued, shown in JupyterLab (and one shim for
-   jupyterlab-myst, below).
+/* bpcourse-glue: the values a chapter glued, shown in JupyterLab; also a Run All pressed
+   while the kernel is still starting, run once it has started, and one shim for
+   jupyterlab-myst (each below).
 
    The chapters quote numbers with myst-nb's roles, {glue:text}`name:format` (and {glue}`name`),
    filled in by the book build from what the code cells glued. In JupyterLab, jupyterlab-myst
