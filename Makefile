@@ -23,7 +23,8 @@ help:
 	@echo "make notebooks  .ipynb copies of chapters and exercises in _notebooks/"
 
 # The environment: created when missing, reinstalled when the lock file or pyproject changes.
-$(STAMP): requirements.lock pyproject.toml assets/jupyterlab-overrides.json
+LABEXT := assets/jupyterlab-glue
+$(STAMP): requirements.lock pyproject.toml assets/jupyterlab-overrides.json $(wildcard $(LABEXT)/*.json $(LABEXT)/static/*)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@$(PY) -c "import setuptools" 2>/dev/null || $(PY) -m pip install -q "setuptools>=61"
@@ -31,6 +32,11 @@ $(STAMP): requirements.lock pyproject.toml assets/jupyterlab-overrides.json
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp assets/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@# JupyterLab shows the chapters' glued numbers (assets/jupyterlab-glue, a prebuilt extension
+	@# written by hand), and names the kernel "Python 3" as the chapters do (a save keeps them).
+	@mkdir -p $(VENV)/share/jupyter/labextensions && rm -rf $(VENV)/share/jupyter/labextensions/bpcourse-glue
+	@cp -r $(LABEXT) $(VENV)/share/jupyter/labextensions/bpcourse-glue
+	@$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
 
 venv: $(STAMP)
@@ -133,12 +139,15 @@ bench: venv sysdeps-test book
 	$(PY) bench/browser.py
 
 # JupyterLab opens the .md chapters as notebooks (jupytext is the default viewer for markdown,
-# set by assets/jupyterlab-overrides.json, copied into the environment by the venv step).
+# set by assets/jupyterlab-overrides.json, copied into the environment by the venv step), rendered
+# by jupyterlab-myst, with their glued values (assets/jupyterlab-glue). Saving one keeps its
+# header as written (tools/jupyter_keep_header.py), so running a chapter does not rewrite it.
 # tools/jupyter_nodelay.py turns off Nagle's algorithm on kernel websockets: without it a live
 # lab's round trip waits ~40 ms for a delayed TCP acknowledgement. Kernels listen on Unix
 # sockets, which no other program can take from them (see bpcourse/kernel.py).
 lab: venv sysdeps exercises
 	PYTHONPATH=tools $(BIN)/jupyter lab --ServerApp.jpserver_extensions="{'jupyter_nodelay': True}" \
+	  --ContentsManager.pre_save_hook=jupyter_keep_header.keep_header \
 	  --KernelManager.transport=ipc \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -458,6 +458,9 @@
         Object.assign(input, { type: "range", min: 0, max: choices.length - 1, step: 1 });
       }
       Object.assign(input, { name: c.name, className: "bplib-lab-control" });
+      // JupyterLab's notebook shortcuts would take the keys a focused control needs (arrows
+      // select cells there): lumino's keymap leaves alone keys pressed on such an element.
+      input.dataset.lmSuppressShortcuts = "true";
       label.append(el("span", {}, c.label), input);
       if (c.kind !== "select") label.append(value);
       bar.appendChild(label);

@@ -1,5 +1,6 @@
 """`make lab`: in JupyterLab a double click on a chapter's .md file opens it as a notebook, because
 the environment makes jupytext's "Jupytext Notebook" the default viewer for markdown."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -23,24 +24,28 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+@contextlib.contextmanager
+def jupyter_lab(root, home):
+    """JupyterLab serving the folder ``root`` as `make lab` starts it, with its settings,
+    workspaces and log (jupyter.log) in ``home``; its URL."""
     overrides = Path(sys.prefix) / "share/jupyter/lab/settings/overrides.json"
     assert overrides.exists(), "the venv step of the Makefile installs the lab settings override"
     port = free_port()
-    home = tmp_path_factory.mktemp("labhome")
-    # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension, kernels
-    # on Unix sockets (bpcourse/kernel.py says why).
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tools"),
+    # As `make lab` runs it: tools/ on the path for the jupyter_nodelay server extension and the
+    # pre-save hook that keeps a chapter's header (jupyter_keep_header), kernels
+    # on Unix sockets (bpcourse/kernel.py says why). The kernels import this checkout's bplib
+    # and bpcourse, whichever checkout the environment's editable install points at.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tools"), str(ROOT)]),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", "--allow-root", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={ROOT}", "--ServerApp.jpserver_extensions={'jupyter_nodelay': True}",
+         f"--ServerApp.root_dir={root}", "--ServerApp.jpserver_extensions={'jupyter_nodelay': True}",
+         "--ContentsManager.pre_save_hook=jupyter_keep_header.keep_header",
          "--KernelManager.transport=ipc",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=subprocess.DEVNULL, stderr=(home / "jupyter.log").open("w"),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -60,6 +65,12 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with jupyter_lab(ROOT, tmp_path_factory.mktemp("labhome")) as url:
+        yield url
 
 
 def test_chapter_opens_as_a_notebook(browser, lab):  # noqa: F811

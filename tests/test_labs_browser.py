@@ -332,3 +332,55 @@ def test_live_lab_in_jupyterlab(browser, lab):  # noqa: F811
     finally:
         page.context.close()
         notebook.unlink()
+
+
+def test_the_initialisation_lab_stays_usable_on_a_phone(browser, built_book):  # noqa: F811
+    """At 390 x 844 in the built chapter 6: every control of the initialisation lab lies within
+    the screen's width and the lab's box (nothing cut off), takes a tap, and moves with keys;
+    each move redraws the picture."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        with serve(built_book[2]) as url:
+            page.goto(f"{url}/{CHAPTER_LABS['init']}.html", wait_until="networkidle")
+            root = page.locator('.bplib-lab[data-lab="init"]')
+            root.locator("canvas").wait_for(timeout=20_000)
+            box = root.locator(".bplib-lab-box").bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+            canvas = root.locator("canvas").bounding_box()
+            assert box["x"] <= canvas["x"] and canvas["x"] + canvas["width"] <= box["x"] + box["width"]
+            controls = root.locator(".bplib-lab-control, .bplib-lab-rerun")
+            assert controls.count() == 6
+            page.locator('.bplib-lab[data-lab="init"] [name="scheme"]').select_option("normal")
+            for i in range(controls.count()):
+                control = controls.nth(i)
+                control.scroll_into_view_if_needed()
+                r = control.bounding_box()
+                assert r["x"] >= box["x"] and r["x"] + r["width"] <= box["x"] + box["width"], \
+                    (control.get_attribute("name"), r, box)
+                assert r["height"] >= 16, (control.get_attribute("name"), r)  # a finger's target
+                before = shown(page, "init")
+                kind = control.evaluate("e => e.tagName + (e.type ? ':' + e.type : '')")
+                if kind == "INPUT:range":
+                    control.tap(position={"x": 2, "y": r["height"] / 2})   # the track's start
+                    tapped = shown(page, "init")
+                    assert control.evaluate("e => Number(e.value)") == 0, kind
+                    control.focus()
+                    page.keyboard.press("ArrowRight")
+                    assert control.evaluate("e => Number(e.value)") == 1
+                    assert shown(page, "init")["picture"] != tapped["picture"]
+                elif kind.startswith("SELECT"):
+                    there, back = (("ArrowUp", "ArrowDown") if control.evaluate(
+                        "e => e.selectedIndex > 0") else ("ArrowDown", "ArrowUp"))
+                    control.focus()
+                    page.keyboard.press(there)
+                    assert shown(page, "init")["picture"] != before["picture"], kind
+                    page.keyboard.press(back)  # back: sigma counts only for normal weights
+                    assert shown(page, "init")["picture"] == before["picture"], kind
+                else:  # the rerun button
+                    control.tap()
+                    assert shown(page, "init")["readout"].endswith("identical result")
+            page.screenshot(path=str(SCREENSHOTS / "lab_init_390.png"), full_page=False)
+    finally:
+        context.close()
