@@ -16,36 +16,16 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from book import ROOT
 from bpcourse.grade import release
 from test_browser import SCREENSHOTS, browser, visit  # noqa: F401  (fixture)
-from test_lab import TOKEN, jupyter_lab, lab  # noqa: F401  (fixture: JupyterLab serving the repository)
+from test_lab import TOKEN, jupyter_lab, lab, lab_notebook, run_first_cell  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
 
 
-def run_first_cell(page):
-    """Run the notebook's first cell; a run asked for while the kernel is still connecting can
-    be dropped, so ask again until its prompt leaves [ ]."""
-    started = "() => !document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent" \
-              ".includes('[ ]')"
-    for _ in range(3):
-        page.locator(".jp-CodeCell .cm-content").first.click()
-        page.keyboard.press("Control+Enter")
-        try:
-            page.wait_for_function(started, timeout=15_000)
-            return
-        except PlaywrightTimeout:
-            continue
-
-
 def test_lab_controls_take_clicks_drags_and_keys_in_jupyterlab(browser, lab):  # noqa: F811
-    notebook = ROOT / "_build" / "lab_keys_test.ipynb"
-    notebook.parent.mkdir(exist_ok=True)
-    nb = nbformat.v4.new_notebook(cells=[
+    path = lab_notebook("lab_keys_test", [
         nbformat.v4.new_code_cell("from bpcourse.widgets import init_lab; init_lab()"),
         nbformat.v4.new_markdown_cell("A cell below.")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, notebook)
-    page, problems = visit(browser, f"{lab}/lab/tree/_build/{notebook.name}?token={TOKEN}")
+    page, problems = visit(browser, f"{lab}/lab/tree/{path}?token={TOKEN}")
     try:
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=60_000)
@@ -88,7 +68,7 @@ def test_lab_controls_take_clicks_drags_and_keys_in_jupyterlab(browser, lab):  #
         raise
     finally:
         page.context.close()
-        notebook.unlink()
+        (ROOT / path).unlink()
 
 
 @pytest.fixture(scope="module")
@@ -260,15 +240,10 @@ def test_run_all_at_once_after_opening_shows_the_lab(browser, lab):  # noqa: F81
     (BPLIB_COLD_STARTS sets how many)."""
     outcomes, statuses = [], []
     for k in range(COLD_STARTS):
-        notebook = ROOT / "_build" / f"lab_cold_start_{k}.ipynb"
-        notebook.parent.mkdir(exist_ok=True)
-        nb = nbformat.v4.new_notebook(cells=[
+        path = lab_notebook(f"lab_cold_start_{k}", [
             nbformat.v4.new_code_cell("import numpy as np"),
             nbformat.v4.new_code_cell("from bpcourse.widgets import depth_lab; depth_lab()")])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        nbformat.write(nb, notebook)
-        page, problems = visit(browser, f"{lab}/lab/tree/_build/{notebook.name}?reset&token={TOKEN}")
+        page, problems = visit(browser, f"{lab}/lab/tree/{path}?reset&token={TOKEN}")
         try:
             # As soon as the notebook shows (its kernel still starting), Run All.
             page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell .cm-content", timeout=60_000)
@@ -287,6 +262,6 @@ def test_run_all_at_once_after_opening_shows_the_lab(browser, lab):  # noqa: F81
             page.screenshot(path=str(SCREENSHOTS / f"lab_cold_start_failure_{k}.png"))
         finally:
             page.context.close()
-            notebook.unlink()
+            (ROOT / path).unlink()
     print("cold starts:", outcomes, "kernel status when Run All was pressed:", statuses)
     assert outcomes == ["drawn"] * COLD_STARTS, outcomes

@@ -67,6 +67,37 @@ def jupyter_lab(root, home):
             proc.wait()
 
 
+
+def lab_notebook(name, cells):
+    """Write the nbformat ``cells`` as _build/<name>.ipynb with the kernel the chapters name;
+    returns its path below the repository (what a lab URL takes)."""
+    import nbformat
+
+    notebook = ROOT / "_build" / f"{name}.ipynb"
+    notebook.parent.mkdir(exist_ok=True)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, notebook)
+    return f"_build/{notebook.name}"
+
+
+def run_first_cell(page):
+    """Run the notebook's first cell; a run asked for while the kernel is still connecting can
+    be dropped, so ask again until its prompt leaves [ ]."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = "() => !document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent" \
+              ".includes('[ ]')"
+    for _ in range(3):
+        page.locator(".jp-CodeCell .cm-content").first.click()
+        page.keyboard.press("Control+Enter")
+        try:
+            page.wait_for_function(started, timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            continue
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     with jupyter_lab(ROOT, tmp_path_factory.mktemp("labhome")) as url:

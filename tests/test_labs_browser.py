@@ -12,7 +12,7 @@ import pytest
 
 from book import ROOT, build_one_page_book, serve
 from test_browser import SCREENSHOTS, browser, visit  # noqa: F401  (fixture)
-from test_lab import TOKEN, lab  # noqa: F401  (fixture: JupyterLab serving the repository)
+from test_lab import TOKEN, lab, lab_notebook, run_first_cell  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("book")]
 LABS = ("lr", "init", "depth")
@@ -287,31 +287,15 @@ def test_live_lab_in_jupyterlab(browser, lab):  # noqa: F811
     (median ms printed; the issue's target is 50 ms), and a fast drag costs a few frames, the
     last one for where the slider stopped."""
     import nbformat
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    notebook = ROOT / "_build" / "lab_live_test.ipynb"
-    notebook.parent.mkdir(exist_ok=True)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    path = lab_notebook("lab_live_test", [nbformat.v4.new_code_cell(
         "from bpcourse.widgets import lr_lab; lr_lab()")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, notebook)
-    page, problems = visit(browser, f"{lab}/lab/tree/_build/{notebook.name}?token={TOKEN}")
+    page, problems = visit(browser, f"{lab}/lab/tree/{path}?token={TOKEN}")
     try:
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell .cm-content", timeout=60_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=60_000)
-        # A run asked for while the kernel is still connecting can be dropped: ask again.
-        started = "() => !document.querySelector('.jp-CodeCell .jp-InputPrompt').textContent" \
-                  ".includes('[ ]')"
-        for _ in range(3):
-            page.locator(".jp-CodeCell .cm-content").first.click()
-            page.keyboard.press("Control+Enter")
-            try:
-                page.wait_for_function(started, timeout=15_000)
-                break
-            except PlaywrightTimeout:
-                continue
+        run_first_cell(page)
         page.wait_for_selector(".jp-OutputArea .bplib-lab-box canvas", timeout=60_000)
         readout = page.locator(".jp-OutputArea .bplib-lab-readout")
         assert readout.inner_text().startswith("lr = 0.1 · SGD · 100 steps · seed 0 · final")
@@ -331,7 +315,7 @@ def test_live_lab_in_jupyterlab(browser, lab):  # noqa: F811
         raise
     finally:
         page.context.close()
-        notebook.unlink()
+        (ROOT / path).unlink()
 
 
 def test_the_initialisation_lab_stays_usable_on_a_phone(browser, built_book):  # noqa: F811
